@@ -1,0 +1,21 @@
+namespace Orleans.GoalGpt.Abstractions;
+
+/// <summary>
+/// The single writer of one match, keyed by the provider's <c>external_id</c>. Every write is
+/// decided field by field; the result is written behind to <c>ts_matches</c>.
+/// </summary>
+[Alias("goalgpt.IMatchGrain")]
+public interface IMatchGrain : IGrainWithStringKey
+{
+    /// <summary>Applies one update; answers, per field, whether it was applied or why not.</summary>
+    [Alias("Apply")]
+    Task<ApplyResult> Apply(MatchUpdate update);
+
+    /// <summary>Applies several updates in order (one call for a batch from one job).</summary>
+    [Alias("ApplyMany")]
+    Task<IReadOnlyList<ApplyResult>> ApplyMany(IReadOnlyList<MatchUpdate> updates);
+
+    /// <summary>The current state with provenance.</summary>
+    [Alias("GetSnapshot")]
+    Task<MatchSnapshot> GetSnapshot();
+}

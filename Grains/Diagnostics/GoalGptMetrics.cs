@@ -1,0 +1,43 @@
+using System.Diagnostics.Metrics;
+
+namespace Orleans.GoalGpt.Grains.Diagnostics;
+
+/// <summary>The service's own instruments (meter <c>Orleans.GoalGpt</c>).</summary>
+public sealed class GoalGptMetrics
+{
+    public const string MeterName = "Orleans.GoalGpt";
+
+    public GoalGptMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        UpdatesReceived = meter.CreateCounter<long>("goalgpt.updates.received", description: "Updates received by match grains, by source.");
+        FieldsApplied = meter.CreateCounter<long>("goalgpt.fields.applied", description: "Fields applied, by source and field.");
+        FieldsRejected = meter.CreateCounter<long>("goalgpt.fields.rejected", description: "Fields rejected, by source, field and reason.");
+        VarCorrections = meter.CreateCounter<long>("goalgpt.var_corrections", description: "Displayed scores that went down (VAR corrections).");
+        KickoffOverwritesBlocked = meter.CreateCounter<long>("goalgpt.kickoff_overwrite_blocked", description: "Attempts to change a set kick-off time.");
+        StatusRegressions = meter.CreateCounter<long>("goalgpt.status_regressions", description: "Backward status moves, by outcome (unconfirmed/confirmed).");
+        ApplyLatency = meter.CreateHistogram<double>("goalgpt.apply.duration", unit: "ms", description: "Time to decide one update in the grain.");
+        FlushBatchSize = meter.CreateHistogram<long>("goalgpt.writebehind.batch_size", description: "Rows per ts_matches upsert.");
+        FlushDuration = meter.CreateHistogram<double>("goalgpt.writebehind.flush.duration", unit: "ms", description: "Duration of one ts_matches upsert.");
+        WriteLag = meter.CreateHistogram<double>("goalgpt.writebehind.lag", unit: "ms", description: "From an accepted update to its row written.");
+        FlushFailures = meter.CreateCounter<long>("goalgpt.writebehind.flush.failures", description: "Failed ts_matches upserts (retried).");
+        StateWriteFailures = meter.CreateCounter<long>("goalgpt.grainstate.write.failures", description: "Failed grain state writes (retried).");
+        meter.CreateObservableGauge("goalgpt.writebehind.backlog", () => Backlog?.Invoke() ?? 0, description: "Matches waiting to be written.");
+    }
+
+    public Counter<long> UpdatesReceived { get; }
+    public Counter<long> FieldsApplied { get; }
+    public Counter<long> FieldsRejected { get; }
+    public Counter<long> VarCorrections { get; }
+    public Counter<long> KickoffOverwritesBlocked { get; }
+    public Counter<long> StatusRegressions { get; }
+    public Histogram<double> ApplyLatency { get; }
+    public Histogram<long> FlushBatchSize { get; }
+    public Histogram<double> FlushDuration { get; }
+    public Histogram<double> WriteLag { get; }
+    public Counter<long> FlushFailures { get; }
+    public Counter<long> StateWriteFailures { get; }
+
+    /// <summary>Reports the write-behind backlog (set by the writer).</summary>
+    public Func<long>? Backlog { get; set; }
+}

@@ -1,0 +1,356 @@
+using System.Text.RegularExpressions;
+using Orleans.GoalGpt.Abstractions;
+
+namespace Orleans.GoalGpt.Grains.Merge;
+
+/// <summary>
+/// The merge rules of <c>shared/docs/domain-rules.md</c>, in one place: validates an update per
+/// field and decides, field by field, what it changes in a <see cref="MatchState"/>. Pure: the
+/// only inputs are the state, the update and "now"; the only output is the mutated state and the
+/// returned outcome.
+/// </summary>
+public static partial class FieldMerge
+{
+    public const long Year2000 = 946_684_800;
+    public const long FutureToleranceSeconds = 5 * 60;
+    public const long RegressionConfirmMs = 5_000;
+    public const long KickoffBeforeScheduleSeconds = 6 * 3600;
+    public const long HalfSeconds = 45 * 60;
+    public const int MaxScore = 99;
+
+    public static bool IsValidId(string? id) => id is not null && IdPattern().IsMatch(id);
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$", RegexOptions.CultureInvariant)]
+    private static partial Regex IdPattern();
+
+    /// <summary>Applies <paramref name="u"/> to <paramref name="state"/> at <paramref name="nowMs"/>.</summary>
+    public static MergeOutcome Apply(MatchState state, MatchUpdate u, long nowMs)
+    {
+        var fields = new List<FieldResult>();
+        var events = new List<MergeEvent>();
+        var nowS = nowMs / 1000;
+
+        if (u.ObservedAtMs < Year2000 * 1000 || u.ObservedAtMs > nowMs + FutureToleranceSeconds * 1000)
+        {
+            return RejectWhole(u, RejectReasons.OutOfRange, events);
+        }
+
+        if (u.ProviderUpdateTime is long put)
+        {
+            if (put < Year2000 || put > nowS + FutureToleranceSeconds)
+            {
+                fields.Add(new("provider_update_time", FieldOutcome.Rejected, RejectReasons.OutOfRange));
+            }
+            else if (state.ProviderUpdateTime is long stored && put < stored)
+            {
+                // The provider says this snapshot predates what is stored: stale as a whole.
+                return RejectWhole(u, RejectReasons.Stale, events);
+            }
+            else
+            {
+                var changed = state.ProviderUpdateTime != put;
+                state.ProviderUpdateTime = put;
+                fields.Add(new("provider_update_time", changed ? FieldOutcome.Applied : FieldOutcome.Unchanged));
+            }
+        }
+
+        if (u.Source == UpdateSource.Watchdog)
+        {
+            state.RepollRequested = false; // the re-poll arrived; a regression it still shows asks again below
+        }
+
+        int? arrayStatus = null;
+        if (u.StatusId is int rawStatus)
+        {
+            if (rawStatus is < 0 or > 13)
+            {
+                fields.Add(new("status_id", FieldOutcome.Rejected, RejectReasons.UnknownStatus));
+            }
+            else
+            {
+                arrayStatus = MatchPhases.Normalize(rawStatus);
+                fields.Add(MergeStatus(state, arrayStatus.Value, u, events));
+            }
+        }
+
+        MergeScoreSide(state, u, u.HomeScores, home: true, fields, events);
+        MergeScoreSide(state, u, u.AwayScores, home: false, fields, events);
+
+        if (u.MatchTime is long mt)
+        {
+            fields.Add(mt < Year2000 || mt > nowS + 400L * 86_400
+                ? new("match_time", FieldOutcome.Rejected, RejectReasons.OutOfRange)
+                : MergeMetadata(state, u, mt, s => s.MatchTime, (s, v) => s.MatchTime = v, "match_time"));
+        }
+
+        MergeIdField(state, u, u.CompetitionId, s => s.CompetitionId, (s, v) => s.CompetitionId = v, "competition_id", fields);
+        MergeIdField(state, u, u.HomeTeamId, s => s.HomeTeamId, (s, v) => s.HomeTeamId = v, "home_team_id", fields);
+        MergeIdField(state, u, u.AwayTeamId, s => s.AwayTeamId, (s, v) => s.AwayTeamId = v, "away_team_id", fields);
+
+        if (u.PhaseKickoffTs is long phaseKickoff)
+        {
+            var kickoffField = arrayStatus switch
+            {
+                MatchPhases.FirstHalf => Kickoff.FirstHalf,
+                MatchPhases.SecondHalf => Kickoff.SecondHalf,
+                MatchPhases.Overtime => Kickoff.Overtime,
+                _ => (Kickoff?)null,
+            };
+            if (kickoffField is Kickoff k)
+            {
+                fields.Add(MergeKickoff(state, k, phaseKickoff, u, nowS, events));
+            }
+        }
+
+        if (u.FirstHalfKickoffTs is long fh) fields.Add(MergeKickoff(state, Kickoff.FirstHalf, fh, u, nowS, events));
+        if (u.SecondHalfKickoffTs is long sh) fields.Add(MergeKickoff(state, Kickoff.SecondHalf, sh, u, nowS, events));
+        if (u.OvertimeKickoffTs is long ot) fields.Add(MergeKickoff(state, Kickoff.Overtime, ot, u, nowS, events));
+
+        if (u.Minute is int carried)
+        {
+            if (carried is < 0 or > 200)
+            {
+                fields.Add(new("minute", FieldOutcome.Rejected, RejectReasons.OutOfRange));
+            }
+            else if (SourcePriority.Wins(u.ObservedAtMs, u.Source, state.CarriedMinute, SourcePriority.ForStatus))
+            {
+                state.CarriedMinute = new(carried, u.Source, u.ObservedAtMs);
+                fields.Add(new("minute_carried", FieldOutcome.Applied));
+            }
+            else
+            {
+                fields.Add(new("minute_carried", FieldOutcome.Rejected, RejectReasons.Stale));
+            }
+        }
+
+        var result = new ApplyResult(fields);
+        if (result.AnyApplied)
+        {
+            state.LastChangeMs = Math.Max(state.LastChangeMs, u.ObservedAtMs);
+        }
+
+        return new MergeOutcome(result, events);
+    }
+
+    private static MergeOutcome RejectWhole(MatchUpdate u, string reason, List<MergeEvent> events)
+    {
+        var names = PresentFields(u).ToList();
+        if (names.Count == 0) names.Add("observed_at");
+        return new MergeOutcome(new ApplyResult(names.Select(n => new FieldResult(n, FieldOutcome.Rejected, reason)).ToList()), events);
+    }
+
+    /// <summary>The names of the fields an update carries.</summary>
+    public static IEnumerable<string> PresentFields(MatchUpdate u)
+    {
+        if (u.ProviderUpdateTime is not null) yield return "provider_update_time";
+        if (u.StatusId is not null) yield return "status_id";
+        if (u.HomeScores is not null) yield return "home_score";
+        if (u.AwayScores is not null) yield return "away_score";
+        if (u.MatchTime is not null) yield return "match_time";
+        if (u.CompetitionId is not null) yield return "competition_id";
+        if (u.HomeTeamId is not null) yield return "home_team_id";
+        if (u.AwayTeamId is not null) yield return "away_team_id";
+        if (u.PhaseKickoffTs is not null) yield return "phase_kickoff_ts";
+        if (u.FirstHalfKickoffTs is not null) yield return "first_half_kickoff_ts";
+        if (u.SecondHalfKickoffTs is not null) yield return "second_half_kickoff_ts";
+        if (u.OvertimeKickoffTs is not null) yield return "overtime_kickoff_ts";
+        if (u.Minute is not null) yield return "minute";
+    }
+
+    private static FieldResult MergeStatus(MatchState state, int status, MatchUpdate u, List<MergeEvent> events)
+    {
+        const string Field = "status_id";
+        var stored = state.Status;
+        if (!SourcePriority.Wins(u.ObservedAtMs, u.Source, stored, SourcePriority.ForStatus))
+        {
+            return stored!.Value == status
+                ? new(Field, FieldOutcome.Unchanged)
+                : new(Field, FieldOutcome.Rejected, RejectReasons.Stale);
+        }
+
+        if (stored is null || IsForwardOrSide(stored.Value, status))
+        {
+            SetStatus(state, status, u);
+            return new(Field, FieldOutcome.Applied);
+        }
+
+        // Backward move: only an admin, or two fresh api/watchdog snapshots >= 5 s apart.
+        if (u.Source == UpdateSource.Admin)
+        {
+            events.Add(new ConfirmedRegression(stored.Value, status));
+            SetStatus(state, status, u);
+            return new(Field, FieldOutcome.Applied);
+        }
+
+        if (u.Source is UpdateSource.Api or UpdateSource.Watchdog)
+        {
+            var candidate = state.Regression is { } c && c.Status == status
+                ? c with { FirstSeenMs = Math.Min(c.FirstSeenMs, u.ObservedAtMs), LastSeenMs = Math.Max(c.LastSeenMs, u.ObservedAtMs) }
+                : new RegressionCandidate(status, u.ObservedAtMs, u.ObservedAtMs);
+            if (candidate.LastSeenMs - candidate.FirstSeenMs >= RegressionConfirmMs)
+            {
+                events.Add(new ConfirmedRegression(stored.Value, status));
+                SetStatus(state, status, u);
+                return new(Field, FieldOutcome.Applied);
+            }
+
+            state.Regression = candidate;
+        }
+
+        state.RepollRequested = true;
+        events.Add(new UnconfirmedRegression(stored.Value, status));
+        return new(Field, FieldOutcome.Rejected, RejectReasons.UnconfirmedRegression);
+    }
+
+    private static bool IsForwardOrSide(int from, int to) =>
+        from == to || MatchPhases.IsSideState(from) || MatchPhases.IsSideState(to) || to > from;
+
+    private static void SetStatus(MatchState state, int status, MatchUpdate u)
+    {
+        if (state.Status?.Value != status)
+        {
+            state.PhaseEnteredAtMs = u.ObservedAtMs;
+        }
+
+        state.Status = new(status, u.Source, u.ObservedAtMs);
+        state.Regression = null;
+        state.RepollRequested = false;
+    }
+
+    private static void MergeScoreSide(MatchState state, MatchUpdate u, IReadOnlyList<int>? scores, bool home,
+        List<FieldResult> fields, List<MergeEvent> events)
+    {
+        if (scores is null) return;
+        var scoreField = home ? "home_score" : "away_score";
+        var rawField = home ? "home_scores" : "away_scores";
+        if (scores.Count != 7)
+        {
+            fields.Add(new(scoreField, FieldOutcome.Rejected, RejectReasons.Malformed));
+            return;
+        }
+
+        for (var i = 0; i < 7; i++)
+        {
+            var min = i == 4 ? -1 : 0; // -1 means "no data" only for corners
+            if (scores[i] < min || scores[i] > MaxScore)
+            {
+                fields.Add(new(scoreField, FieldOutcome.Rejected, RejectReasons.OutOfRange));
+                return;
+            }
+        }
+
+        if (u.Source == UpdateSource.Computed)
+        {
+            fields.Add(new(scoreField, FieldOutcome.Rejected, RejectReasons.SourceNotAllowed));
+            return;
+        }
+
+        var displayed = scores[5] > 0 ? scores[5] : scores[0];
+        var stored = home ? state.HomeScore : state.AwayScore;
+        if (SourcePriority.Wins(u.ObservedAtMs, u.Source, stored, SourcePriority.ForScore))
+        {
+            if (stored is not null && displayed < stored.Value)
+            {
+                events.Add(new VarCorrection(scoreField, stored.Value, displayed));
+            }
+
+            var value = new Provenanced<int>(displayed, u.Source, u.ObservedAtMs);
+            if (home) state.HomeScore = value; else state.AwayScore = value;
+            fields.Add(new(scoreField, FieldOutcome.Applied));
+        }
+        else
+        {
+            fields.Add(stored!.Value == displayed
+                ? new(scoreField, FieldOutcome.Unchanged)
+                : new(scoreField, FieldOutcome.Rejected, RejectReasons.Stale));
+        }
+
+        var storedRaw = home ? state.HomeScores : state.AwayScores;
+        if (SourcePriority.Wins(u.ObservedAtMs, u.Source, storedRaw, SourcePriority.ForMetadata))
+        {
+            var raw = new Provenanced<int[]>(scores.ToArray(), u.Source, u.ObservedAtMs);
+            if (home) state.HomeScores = raw; else state.AwayScores = raw;
+            fields.Add(new(rawField, FieldOutcome.Applied));
+        }
+        else
+        {
+            fields.Add(new(rawField, storedRaw!.Value.SequenceEqual(scores) ? FieldOutcome.Unchanged : FieldOutcome.Rejected,
+                storedRaw.Value.SequenceEqual(scores) ? null : RejectReasons.Stale));
+        }
+    }
+
+    private static FieldResult MergeMetadata<T>(MatchState state, MatchUpdate u, T value,
+        Func<MatchState, Provenanced<T>?> get, Action<MatchState, Provenanced<T>> set, string field)
+    {
+        // Provider metadata: the newest api poll wins; a push delta carries none of it.
+        if (u.Source is UpdateSource.Mqtt or UpdateSource.Computed)
+        {
+            return new(field, FieldOutcome.Rejected, RejectReasons.SourceNotAllowed);
+        }
+
+        var stored = get(state);
+        if (SourcePriority.Wins(u.ObservedAtMs, u.Source, stored, SourcePriority.ForMetadata))
+        {
+            set(state, new(value, u.Source, u.ObservedAtMs));
+            return new(field, FieldOutcome.Applied);
+        }
+
+        return EqualityComparer<T>.Default.Equals(stored!.Value, value)
+            ? new(field, FieldOutcome.Unchanged)
+            : new(field, FieldOutcome.Rejected, RejectReasons.Stale);
+    }
+
+    private static void MergeIdField(MatchState state, MatchUpdate u, string? value,
+        Func<MatchState, Provenanced<string>?> get, Action<MatchState, Provenanced<string>> set, string field, List<FieldResult> fields)
+    {
+        if (value is null) return;
+        fields.Add(IsValidId(value)
+            ? MergeMetadata(state, u, value, get, set, field)
+            : new(field, FieldOutcome.Rejected, RejectReasons.OutOfRange));
+    }
+
+    private enum Kickoff { FirstHalf, SecondHalf, Overtime }
+
+    private static FieldResult MergeKickoff(MatchState state, Kickoff kickoff, long value, MatchUpdate u, long nowS, List<MergeEvent> events)
+    {
+        var field = kickoff switch
+        {
+            Kickoff.FirstHalf => "first_half_kickoff_ts",
+            Kickoff.SecondHalf => "second_half_kickoff_ts",
+            _ => "overtime_kickoff_ts",
+        };
+        if (value == 0) return new(field, FieldOutcome.Unchanged); // 0 = unknown, never stored
+        if (value < Year2000) return new(field, FieldOutcome.Rejected, RejectReasons.OutOfRange);
+        if (u.Source == UpdateSource.Computed) return new(field, FieldOutcome.Rejected, RejectReasons.SourceNotAllowed);
+
+        var implausible =
+            value > nowS + FutureToleranceSeconds
+            || (state.MatchTime is { } mt && value < mt.Value - KickoffBeforeScheduleSeconds)
+            || (kickoff == Kickoff.SecondHalf && state.FirstHalfKickoff is { } fh && value < fh.Value + HalfSeconds)
+            || (kickoff == Kickoff.Overtime && state.SecondHalfKickoff is { } sh && value < sh.Value + HalfSeconds);
+        if (implausible) return new(field, FieldOutcome.Rejected, RejectReasons.ImplausibleKickoff);
+
+        var stored = kickoff switch
+        {
+            Kickoff.FirstHalf => state.FirstHalfKickoff,
+            Kickoff.SecondHalf => state.SecondHalfKickoff,
+            _ => state.OvertimeKickoff,
+        };
+        if (stored is not null && stored.Value == value) return new(field, FieldOutcome.Unchanged);
+        if (stored is not null && u.Source != UpdateSource.Admin)
+        {
+            events.Add(new KickoffOverwriteBlocked(field, stored.Value, value));
+            return new(field, FieldOutcome.Rejected, RejectReasons.KickoffOverwriteBlocked);
+        }
+
+        var set = new Provenanced<long>(value, u.Source, u.ObservedAtMs);
+        switch (kickoff)
+        {
+            case Kickoff.FirstHalf: state.FirstHalfKickoff = set; break;
+            case Kickoff.SecondHalf: state.SecondHalfKickoff = set; break;
+            default: state.OvertimeKickoff = set; break;
+        }
+
+        return new(field, FieldOutcome.Applied);
+    }
+}

@@ -1,0 +1,24 @@
+namespace Orleans.GoalGpt.Grains.Merge;
+
+/// <summary>Status ids and their order (provider contract, "Status ids").</summary>
+public static class MatchPhases
+{
+    public const int Abnormal = 0;
+    public const int NotStarted = 1;
+    public const int FirstHalf = 2;
+    public const int HalfTime = 3;
+    public const int SecondHalf = 4;
+    public const int Overtime = 5;
+    public const int OvertimeDeprecated = 6;
+    public const int Penalties = 7;
+    public const int End = 8;
+
+    /// <summary>Statuses in which a match is live and its minute must never be NULL.</summary>
+    public static bool IsLive(int status) => status is 2 or 3 or 4 or 5 or 7;
+
+    /// <summary>Side states: entered and left from any state.</summary>
+    public static bool IsSideState(int status) => status is 0 or >= 9 and <= 13;
+
+    /// <summary>6 is the deprecated overtime id: treated as 5.</summary>
+    public static int Normalize(int status) => status == OvertimeDeprecated ? Overtime : status;
+}

@@ -1,0 +1,56 @@
+using Orleans.GoalGpt.Abstractions;
+
+namespace Orleans.GoalGpt.Grains.Merge;
+
+/// <summary>
+/// Everything a <c>MatchGrain</c> knows about its match: every tracked field as a last-writer-wins
+/// register with provenance, plus what the rules need between updates (pending regression,
+/// phase entry time, carried minute). Persisted as the grain's state.
+/// </summary>
+[GenerateSerializer, Alias("goalgpt.MatchState")]
+public sealed class MatchState
+{
+    [Id(0)] public Provenanced<int>? Status { get; set; }
+    [Id(1)] public Provenanced<int>? HomeScore { get; set; }
+    [Id(2)] public Provenanced<int>? AwayScore { get; set; }
+    [Id(3)] public Provenanced<int[]>? HomeScores { get; set; }
+    [Id(4)] public Provenanced<int[]>? AwayScores { get; set; }
+    [Id(5)] public Provenanced<long>? FirstHalfKickoff { get; set; }
+    [Id(6)] public Provenanced<long>? SecondHalfKickoff { get; set; }
+    [Id(7)] public Provenanced<long>? OvertimeKickoff { get; set; }
+    [Id(8)] public Provenanced<long>? MatchTime { get; set; }
+    [Id(9)] public Provenanced<string>? CompetitionId { get; set; }
+    [Id(10)] public Provenanced<string>? HomeTeamId { get; set; }
+    [Id(11)] public Provenanced<string>? AwayTeamId { get; set; }
+    [Id(12)] public long? ProviderUpdateTime { get; set; }
+
+    /// <summary>The derived minute: value (NULL when not live), display text, source, computed at.</summary>
+    [Id(13)] public Provenanced<int?>? Minute { get; set; }
+    [Id(14)] public string? MinuteText { get; set; }
+
+    /// <summary>The phase the minute high-water mark belongs to, and that mark (uncapped).</summary>
+    [Id(15)] public int MinutePhase { get; set; }
+    [Id(16)] public int MinuteHighWater { get; set; }
+
+    /// <summary>When the match was first seen in its current phase (observation time, ms).</summary>
+    [Id(17)] public long? PhaseEnteredAtMs { get; set; }
+
+    /// <summary>A minute carried by an update (admin), used when the phase kick-off is unknown.</summary>
+    [Id(18)] public Provenanced<int>? CarriedMinute { get; set; }
+
+    /// <summary>A lower status seen but not yet confirmed.</summary>
+    [Id(19)] public RegressionCandidate? Regression { get; set; }
+
+    /// <summary>The watchdog is asked for a re-poll (unconfirmed regression).</summary>
+    [Id(20)] public bool RepollRequested { get; set; }
+
+    /// <summary>Newest observation that changed anything (ms).</summary>
+    [Id(21)] public long LastChangeMs { get; set; }
+}
+
+/// <summary>A status regression seen in fresh snapshots, waiting for confirmation.</summary>
+[GenerateSerializer, Immutable, Alias("goalgpt.RegressionCandidate")]
+public sealed record RegressionCandidate(
+    [property: Id(0)] int Status,
+    [property: Id(1)] long FirstSeenMs,
+    [property: Id(2)] long LastSeenMs);

@@ -1,0 +1,19 @@
+namespace Orleans.GoalGpt.Grains.Merge;
+
+/// <summary>Something a merge noticed that is counted and logged (not an error).</summary>
+public abstract record MergeEvent;
+
+/// <summary>A displayed score went down: a VAR correction.</summary>
+public sealed record VarCorrection(string Field, int From, int To) : MergeEvent;
+
+/// <summary>A set kick-off time that a non-admin source tried to change.</summary>
+public sealed record KickoffOverwriteBlocked(string Field, long Stored, long Attempted) : MergeEvent;
+
+/// <summary>A lower status not (yet) confirmed; the watchdog is asked for a re-poll.</summary>
+public sealed record UnconfirmedRegression(int From, int To) : MergeEvent;
+
+/// <summary>A lower status confirmed and written.</summary>
+public sealed record ConfirmedRegression(int From, int To) : MergeEvent;
+
+/// <summary>The decisions on one update and what was noticed on the way.</summary>
+public sealed record MergeOutcome(Orleans.GoalGpt.Abstractions.ApplyResult Result, IReadOnlyList<MergeEvent> Events);

@@ -1,0 +1,138 @@
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Merge;
+
+namespace Orleans.GoalGpt.Grains.Storage;
+
+/// <summary>One row of <c>ts_matches</c>, as the grain writes it and reads it back.</summary>
+public sealed record TsMatchRow
+{
+    public required string ExternalId { get; init; }
+    public string? CompetitionId { get; init; }
+    public string? HomeTeamId { get; init; }
+    public string? AwayTeamId { get; init; }
+    public long? MatchTime { get; init; }
+    public long? MetadataTimestamp { get; init; }
+    public int? StatusId { get; init; }
+    public string? StatusSource { get; init; }
+    public long? StatusTimestamp { get; init; }
+    public int? HomeScore { get; init; }
+    public string? HomeScoreSource { get; init; }
+    public long? HomeScoreTimestamp { get; init; }
+    public int? AwayScore { get; init; }
+    public string? AwayScoreSource { get; init; }
+    public long? AwayScoreTimestamp { get; init; }
+    public int[]? HomeScores { get; init; }
+    public int[]? AwayScores { get; init; }
+    public int? HomePenaltyScore { get; init; }
+    public int? AwayPenaltyScore { get; init; }
+    public long? RawScoresTimestamp { get; init; }
+    public int? Minute { get; init; }
+    public string? MinuteText { get; init; }
+    public string? MinuteSource { get; init; }
+    public long? MinuteTimestamp { get; init; }
+    public long? FirstHalfKickoffTs { get; init; }
+    public string? FirstHalfKickoffSource { get; init; }
+    public long? SecondHalfKickoffTs { get; init; }
+    public string? SecondHalfKickoffSource { get; init; }
+    public long? OvertimeKickoffTs { get; init; }
+    public string? OvertimeKickoffSource { get; init; }
+    public long? ProviderUpdateTime { get; init; }
+
+    /// <summary>The row that represents <paramref name="s"/>.</summary>
+    public static TsMatchRow From(string externalId, MatchState s) => new()
+    {
+        ExternalId = externalId,
+        CompetitionId = s.CompetitionId?.Value,
+        HomeTeamId = s.HomeTeamId?.Value,
+        AwayTeamId = s.AwayTeamId?.Value,
+        MatchTime = s.MatchTime?.Value,
+        MetadataTimestamp = Max(s.CompetitionId?.ObservedAtMs, s.HomeTeamId?.ObservedAtMs, s.AwayTeamId?.ObservedAtMs, s.MatchTime?.ObservedAtMs),
+        StatusId = s.Status?.Value,
+        StatusSource = s.Status?.Source.ToWire(),
+        StatusTimestamp = s.Status?.ObservedAtMs,
+        HomeScore = s.HomeScore?.Value,
+        HomeScoreSource = s.HomeScore?.Source.ToWire(),
+        HomeScoreTimestamp = s.HomeScore?.ObservedAtMs,
+        AwayScore = s.AwayScore?.Value,
+        AwayScoreSource = s.AwayScore?.Source.ToWire(),
+        AwayScoreTimestamp = s.AwayScore?.ObservedAtMs,
+        HomeScores = s.HomeScores?.Value,
+        AwayScores = s.AwayScores?.Value,
+        HomePenaltyScore = s.HomeScores?.Value[6],
+        AwayPenaltyScore = s.AwayScores?.Value[6],
+        RawScoresTimestamp = Max(s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs),
+        Minute = s.Minute?.Value,
+        MinuteText = s.MinuteText,
+        MinuteSource = s.Minute?.Source.ToWire(),
+        MinuteTimestamp = s.Minute?.ObservedAtMs,
+        FirstHalfKickoffTs = s.FirstHalfKickoff?.Value,
+        FirstHalfKickoffSource = s.FirstHalfKickoff?.Source.ToWire(),
+        SecondHalfKickoffTs = s.SecondHalfKickoff?.Value,
+        SecondHalfKickoffSource = s.SecondHalfKickoff?.Source.ToWire(),
+        OvertimeKickoffTs = s.OvertimeKickoff?.Value,
+        OvertimeKickoffSource = s.OvertimeKickoff?.Source.ToWire(),
+        ProviderUpdateTime = s.ProviderUpdateTime,
+    };
+
+    /// <summary>
+    /// Folds this row into <paramref name="s"/>: a register takes the row's value where the row's
+    /// observation is newer (a flush that landed after the grain state was last saved, or a row the
+    /// old system wrote). Rows without provenance count as observed at time 0 by the API.
+    /// </summary>
+    public void MergeInto(MatchState s)
+    {
+        static Provenanced<T>? Pick<T>(Provenanced<T>? current, T value, string? source, long? ts)
+        {
+            var observed = ts ?? 0;
+            if (current is not null && current.ObservedAtMs >= observed) return current;
+            UpdateSourceNames.TryParse(source, out var src);
+            return new Provenanced<T>(value, src, observed);
+        }
+
+        static Provenanced<T>? Newer<T>(Provenanced<T>? current, T? value, string? source, long? ts)
+            where T : struct => value is T v ? Pick(current, v, source, ts) : current;
+
+        static Provenanced<T>? NewerRef<T>(Provenanced<T>? current, T? value, string? source, long? ts)
+            where T : class => value is not null ? Pick(current, value, source, ts) : current;
+
+        s.Status = Newer(s.Status, StatusId, StatusSource, StatusTimestamp);
+        s.HomeScore = Newer(s.HomeScore, HomeScore, HomeScoreSource, HomeScoreTimestamp);
+        s.AwayScore = Newer(s.AwayScore, AwayScore, AwayScoreSource, AwayScoreTimestamp);
+        s.HomeScores = NewerRef(s.HomeScores, HomeScores, "api", RawScoresTimestamp);
+        s.AwayScores = NewerRef(s.AwayScores, AwayScores, "api", RawScoresTimestamp);
+        s.MatchTime = Newer(s.MatchTime, MatchTime, "api", MetadataTimestamp);
+        s.CompetitionId = NewerRef(s.CompetitionId, CompetitionId, "api", MetadataTimestamp);
+        s.HomeTeamId = NewerRef(s.HomeTeamId, HomeTeamId, "api", MetadataTimestamp);
+        s.AwayTeamId = NewerRef(s.AwayTeamId, AwayTeamId, "api", MetadataTimestamp);
+        s.FirstHalfKickoff ??= Newer(null, FirstHalfKickoffTs, FirstHalfKickoffSource, 0);
+        s.SecondHalfKickoff ??= Newer(null, SecondHalfKickoffTs, SecondHalfKickoffSource, 0);
+        s.OvertimeKickoff ??= Newer(null, OvertimeKickoffTs, OvertimeKickoffSource, 0);
+        if (ProviderUpdateTime is long put && (s.ProviderUpdateTime is null || put > s.ProviderUpdateTime))
+        {
+            s.ProviderUpdateTime = put;
+        }
+
+        if (MinuteTimestamp is long mts && (s.Minute is null || mts > s.Minute.ObservedAtMs))
+        {
+            UpdateSourceNames.TryParse(MinuteSource, out var src);
+            s.Minute = new Provenanced<int?>(Minute, MinuteSource is null ? UpdateSource.Computed : src, mts);
+            s.MinuteText = MinuteText;
+            if (Minute is int m && StatusId is int st)
+            {
+                s.MinutePhase = st;
+                s.MinuteHighWater = Math.Max(s.MinuteHighWater, m);
+            }
+        }
+    }
+
+    private static long? Max(params long?[] values)
+    {
+        long? max = null;
+        foreach (var v in values)
+        {
+            if (v is long x && (max is null || x > max)) max = x;
+        }
+
+        return max;
+    }
+}

@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Orleans.GoalGpt.Grains.Storage;
+
+/// <summary>How <c>ts_matches</c> is written behind (section <c>WriteBehind</c>).</summary>
+public sealed class WriteBehindOptions
+{
+    public const string Section = "WriteBehind";
+
+    /// <summary>Longest a dirty match waits before a flush starts (bounded lag).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:00:10")]
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Most rows in one upsert statement.</summary>
+    [Range(1, 50_000)]
+    public int MaxBatchSize { get; set; } = 5_000;
+
+    /// <summary>Longest wait between retries while PostgreSQL is unreachable.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:05:00")]
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long shutdown waits for the last flush.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Brings up the local dependencies (PostgreSQL 15, Redis with a password) on 127.0.0.1 and writes
+# their connection strings to .local/env. Idempotent: what already runs is left running.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+state="$root/.local"
+mkdir -p "$state"
+
+PG_PORT="${GOALGPT_PG_PORT:-55432}"
+REDIS_PORT="${GOALGPT_REDIS_PORT:-56379}"
+
+log() { printf '[deps] %s\n' "$*"; }
+
+need_root_for_install() {
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing $1 and not root: install it (apt-get install -y $1) and run again"; exit 1
+  fi
+}
+
+# --- packages -----------------------------------------------------------------------------
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
+if ! command -v pg_ctl >/dev/null 2>&1 && [ ! -x /usr/lib/postgresql/15/bin/pg_ctl ]; then missing+=(postgresql-15); fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  need_root_for_install "${missing[*]}"
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+PGBIN="$(dirname "$(command -v pg_ctl 2>/dev/null || echo /usr/lib/postgresql/15/bin/pg_ctl)")"
+
+# --- secrets (generated once per checkout, never committed) --------------------------------
+if [ ! -f "$state/secrets" ]; then
+  umask 077
+  printf 'PG_PASSWORD=%s\nREDIS_PASSWORD=%s\n' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" \
+    "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" > "$state/secrets"
+fi
+# shellcheck disable=SC1091
+. "$state/secrets"
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+# initdb refuses root: the cluster belongs to the postgres user. It must be able to reach the
+# project folder; where a parent directory is closed to it, a folder under /var/tmp is used.
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pgroot="$state/pg"
+if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$state" 2>/dev/null; then
+  pgroot="/var/tmp/goalgpt-$(printf '%s' "$root" | md5sum | cut -c1-12)/pg"
+fi
+pgdata="$pgroot/data"
+mkdir -p "$pgroot"
+if [ "$(id -u)" -eq 0 ]; then chown postgres: "$pgroot"; fi
+chmod 700 "$pgroot"
+if [ ! -f "$pgdata/PG_VERSION" ]; then
+  log "creating PostgreSQL cluster in $pgdata"
+  pwfile="$pgroot/pwfile"; printf '%s\n' "$PG_PASSWORD" > "$pwfile"; chmod 600 "$pwfile"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$pwfile"; fi
+  if ! as_pg "$PGBIN/initdb" -D "$pgdata" -U goalgpt --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 \
+    -E UTF8 --locale=C.UTF-8 >"$pgroot/initdb.log" 2>&1; then
+    rm -f "$pwfile"; log "initdb failed, see $pgroot/initdb.log"; tail -5 "$pgroot/initdb.log"; exit 1
+  fi
+  rm -f "$pwfile"
+  cat >> "$pgdata/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$pgdata'
+max_connections = 200
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = off
+logging_collector = off
+CONF
+fi
+if ! as_pg "$PGBIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_pg "$PGBIN/pg_ctl" -D "$pgdata" -l "$pgroot/server.log" -w -t 60 start >/dev/null
+fi
+for db in goalgpt goalgpt_test; do
+  if ! as_pg psql -h "$pgdata" -p "$PG_PORT" -U goalgpt -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1; then
+    as_pg psql -h "$pgdata" -p "$PG_PORT" -U goalgpt -d postgres -qc "CREATE DATABASE $db" >/dev/null
+  fi
+done
+
+# --- Redis -----------------------------------------------------------------------------------
+redis_dir="$state/redis"; mkdir -p "$redis_dir"
+cat > "$redis_dir/redis.conf" <<CONF
+bind 127.0.0.1
+port $REDIS_PORT
+requirepass $REDIS_PASSWORD
+daemonize yes
+dir $redis_dir
+pidfile $redis_dir/redis.pid
+logfile $redis_dir/redis.log
+save ""
+appendonly no
+maxmemory-policy noeviction
+CONF
+if ! REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
+  log "starting Redis on 127.0.0.1:$REDIS_PORT"
+  redis-server "$redis_dir/redis.conf"
+  for _ in $(seq 1 50); do
+    REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+fi
+
+cat > "$state/env" <<ENV
+export ConnectionStrings__Postgres='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt;Username=goalgpt;Password=$PG_PASSWORD'
+export ConnectionStrings__Redis='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
+export GOALGPT_TEST_POSTGRES='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt_test;Username=goalgpt;Password=$PG_PASSWORD'
+export GOALGPT_TEST_REDIS='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
+export GOALGPT_PGDATA='$pgdata'
+export GOALGPT_PGBIN='$PGBIN'
+export GOALGPT_REDIS_CONF='$redis_dir/redis.conf'
+ENV
+log "ready: PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT (settings in .local/env)"
