@@ -15,6 +15,10 @@ public interface IMatchGrain : IGrainWithStringKey
     [Alias("ApplyMany")]
     Task<IReadOnlyList<ApplyResult>> ApplyMany(IReadOnlyList<MatchUpdate> updates);
 
+    /// <summary>Recomputes the minute now (the minute clock job); true when it changed.</summary>
+    [Alias("RefreshMinute")]
+    Task<bool> RefreshMinute();
+
     /// <summary>The current state with provenance.</summary>
     [Alias("GetSnapshot")]
     Task<MatchSnapshot> GetSnapshot();

@@ -79,6 +79,8 @@ public sealed partial class MatchGrain(
         return results;
     }
 
+    public Task<bool> RefreshMinute() => Task.FromResult(_validKey && RecomputeMinute());
+
     public Task<MatchSnapshot> GetSnapshot()
     {
         var s = state.State;
@@ -146,17 +148,19 @@ public sealed partial class MatchGrain(
 
     private async Task OnTickAsync(CancellationToken ct)
     {
-        var now = Now();
-        if (MinuteClock.Recompute(state.State, now))
-        {
-            writer.Enqueue(TsMatchRow.From(Id, state.State), MinuteFields);
-            _stateDirty = true;
-        }
-
-        if (_stateDirty && now - _lastSaveMs >= (long)options.Value.StateSaveInterval.TotalMilliseconds)
+        RecomputeMinute();
+        if (_stateDirty && Now() - _lastSaveMs >= (long)options.Value.StateSaveInterval.TotalMilliseconds)
         {
             await SaveStateAsync();
         }
+    }
+
+    private bool RecomputeMinute()
+    {
+        if (!MinuteClock.Recompute(state.State, Now())) return false;
+        writer.Enqueue(TsMatchRow.From(Id, state.State), MinuteFields);
+        _stateDirty = true;
+        return true;
     }
 
     private async Task SaveStateAsync()

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Orleans.Configuration;
 using Orleans.GoalGpt.Grains;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Storage;
@@ -15,12 +14,6 @@ public static class GoalGptSilo
     public static ISiloBuilder AddGoalGpt(this ISiloBuilder silo, IConfiguration configuration, bool useRedisMembership = true)
     {
         var settings = ConnectionSettings.From(configuration);
-
-        silo.Configure<ClusterOptions>(o =>
-        {
-            o.ClusterId = configuration["Orleans:ClusterId"] ?? "goalgpt";
-            o.ServiceId = configuration["Orleans:ServiceId"] ?? "goalgpt";
-        });
 
         if (useRedisMembership)
         {

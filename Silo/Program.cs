@@ -45,6 +45,11 @@ builder.UseOrleans(silo =>
 {
     var siloPort = builder.Configuration.GetValue("Orleans:SiloPort", 11111);
     var gatewayPort = builder.Configuration.GetValue("Orleans:GatewayPort", 30000);
+    silo.Configure<Orleans.Configuration.ClusterOptions>(o =>
+    {
+        o.ClusterId = builder.Configuration["Orleans:ClusterId"] ?? "goalgpt";
+        o.ServiceId = builder.Configuration["Orleans:ServiceId"] ?? "goalgpt";
+    });
     silo.ConfigureEndpoints(System.Net.IPAddress.Loopback, siloPort, gatewayPort, listenOnAnyHostAddress: false);
     silo.AddGoalGpt(builder.Configuration);
 });

@@ -1,0 +1,85 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.GoalGpt.Grains.Storage;
+using Orleans.GoalGpt.Silo;
+using Orleans.Hosting;
+using Orleans.TestingHost;
+using StackExchange.Redis;
+
+namespace Orleans.GoalGpt.Tests.Infrastructure;
+
+/// <summary>
+/// A TestCluster of real silos wired exactly like the service (<see cref="GoalGptSilo.AddGoalGpt"/>):
+/// Redis membership, AdoNet grain storage and ts_matches on a fresh PostgreSQL database.
+/// </summary>
+public sealed class GoalGptCluster : IAsyncDisposable
+{
+    private GoalGptCluster(TestCluster cluster, TestDatabase database)
+    {
+        Cluster = cluster;
+        Database = database;
+    }
+
+    public TestCluster Cluster { get; }
+    public TestDatabase Database { get; }
+    public IGrainFactory Grains => Cluster.Client;
+
+    public static async Task<GoalGptCluster> StartAsync(int silos = 2, IDictionary<string, string?>? settings = null)
+    {
+        var database = await TestDatabase.CreateAsync();
+        var builder = new TestClusterBuilder((short)silos);
+        builder.Options.UseTestClusterMembership = false;
+        builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Postgres"] = database.ConnectionString,
+            ["ConnectionStrings:Redis"] = TestEnvironment.Redis,
+            ["Orleans:MembershipEntryExpiryMinutes"] = "5",
+            ["WriteBehind:FlushInterval"] = "00:00:00.050",
+            ["MatchGrain:MinuteTickInterval"] = "00:00:01",
+            ["MatchGrain:StateSaveInterval"] = "00:00:02",
+        }.Concat(settings ?? new Dictionary<string, string?>())));
+        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
+        builder.AddClientBuilderConfigurator<ClientConfigurator>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return new GoalGptCluster(cluster, database);
+    }
+
+    /// <summary>The write-behind of every running silo.</summary>
+    public IEnumerable<TsMatchesWriter> Writers => Cluster.Silos
+        .OfType<InProcessSiloHandle>()
+        .Where(s => s.IsActive)
+        .Select(s => s.SiloHost.Services.GetRequiredService<TsMatchesWriter>());
+
+    /// <summary>Writes everything pending on every silo to ts_matches now.</summary>
+    public async Task FlushAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        foreach (var writer in Writers) await writer.FlushAsync(timeout.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await Cluster.StopAllSilosAsync();
+        }
+        finally
+        {
+            await Cluster.DisposeAsync();
+            await Database.DisposeAsync();
+        }
+    }
+
+    private sealed class SiloConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddGoalGpt(siloBuilder.Configuration);
+    }
+
+    private sealed class ClientConfigurator : IClientBuilderConfigurator
+    {
+        public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) =>
+            clientBuilder.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(configuration["ConnectionStrings:Redis"]!));
+    }
+}

@@ -1,0 +1,298 @@
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Merge;
+using Xunit;
+using static Orleans.GoalGpt.Tests.Merge.Updates;
+
+namespace Orleans.GoalGpt.Tests.Merge;
+
+public sealed class FieldMergeTests
+{
+    private static FieldResult Field(MergeOutcome o, string name) => Assert.Single(o.Result.Fields, f => f.Field == name);
+
+    [Theory]
+    // observed later wins in either direction
+    [InlineData(UpdateSource.Api, 1000, UpdateSource.Api, 2000, 3, true)]
+    [InlineData(UpdateSource.Api, 2000, UpdateSource.Api, 1000, 3, false)]
+    // exact tie: admin > mqtt > api
+    [InlineData(UpdateSource.Api, 1000, UpdateSource.Mqtt, 1000, 3, true)]
+    [InlineData(UpdateSource.Mqtt, 1000, UpdateSource.Api, 1000, 3, false)]
+    [InlineData(UpdateSource.Mqtt, 1000, UpdateSource.Admin, 1000, 3, true)]
+    [InlineData(UpdateSource.Admin, 1000, UpdateSource.Mqtt, 1000, 3, false)]
+    public void Score_is_last_writer_wins_with_source_priority_on_ties(
+        UpdateSource firstSource, long firstAt, UpdateSource secondSource, long secondAt, int secondValue, bool secondWins)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Score(firstSource, Now - 10_000 + firstAt, 2, 1, 0), Now);
+        var o = FieldMerge.Apply(state, Score(secondSource, Now - 10_000 + secondAt, 2, secondValue, 0), Now);
+
+        Assert.Equal(secondWins ? secondValue : 1, state.HomeScore!.Value);
+        Assert.Equal(secondWins ? FieldOutcome.Applied : FieldOutcome.Rejected, Field(o, "home_score").Outcome);
+        if (!secondWins) Assert.Equal(RejectReasons.Stale, Field(o, "home_score").Reason);
+    }
+
+    [Fact]
+    public void A_replayed_update_is_a_no_op()
+    {
+        var state = new MatchState();
+        var u = Score(UpdateSource.Mqtt, Now - 5000, 2, 1, 1);
+        FieldMerge.Apply(state, u, Now);
+        var again = FieldMerge.Apply(state, u, Now);
+
+        Assert.False(again.Result.AnyApplied);
+        Assert.All(again.Result.Fields, f => Assert.NotEqual(FieldOutcome.Rejected, f.Outcome));
+    }
+
+    [Fact]
+    public void A_score_going_down_is_a_VAR_correction_and_is_applied()
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Score(UpdateSource.Mqtt, Now - 5000, 2, 2, 0), Now);
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 4000, 2, 1, 0), Now);
+
+        Assert.Equal(1, state.HomeScore!.Value);
+        Assert.Contains(new VarCorrection("home_score", 2, 1), o.Events);
+    }
+
+    [Theory]
+    [InlineData(0, 0, 0)]
+    [InlineData(2, 3, 3)] // overtime aggregate shown when > 0
+    [InlineData(2, 0, 2)]
+    public void Displayed_score_is_overtime_when_positive_and_penalties_stay_apart(int regular, int overtime, int expected)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, new MatchUpdate
+        {
+            Source = UpdateSource.Api, ObservedAtMs = Now - 1000, StatusId = 7,
+            HomeScores = Side(regular, overtime, penalties: 4), AwayScores = Side(0),
+        }, Now);
+
+        Assert.Equal(expected, state.HomeScore!.Value);
+        Assert.Equal(4, state.HomeScores!.Value[6]);
+    }
+
+    [Theory]
+    [InlineData(1, 2, true)]
+    [InlineData(2, 4, true)]
+    [InlineData(4, 8, true)]
+    [InlineData(4, 9, true)]  // into a side state
+    [InlineData(10, 2, true)] // out of a side state
+    [InlineData(4, 0, true)]
+    [InlineData(4, 2, false)] // regression needs confirmation
+    [InlineData(8, 4, false)]
+    public void Status_moves_forward_and_through_side_states_but_not_backwards_unconfirmed(int from, int to, bool applied)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 10_000, from), Now);
+        var o = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 9_000, to), Now);
+
+        Assert.Equal(applied ? to : from, state.Status!.Value);
+        if (!applied)
+        {
+            Assert.Equal(RejectReasons.UnconfirmedRegression, Field(o, "status_id").Reason);
+            Assert.True(state.RepollRequested);
+            Assert.Contains(o.Events, e => e is UnconfirmedRegression);
+        }
+    }
+
+    [Theory]
+    [InlineData(UpdateSource.Api, UpdateSource.Api, 5000, true)]
+    [InlineData(UpdateSource.Api, UpdateSource.Watchdog, 6000, true)]
+    [InlineData(UpdateSource.Api, UpdateSource.Api, 4999, false)]  // less than 5 s apart
+    [InlineData(UpdateSource.Mqtt, UpdateSource.Mqtt, 9000, false)] // mqtt never confirms
+    public void A_regression_is_confirmed_by_two_fresh_polls_five_seconds_apart(UpdateSource first, UpdateSource second, long gapMs, bool confirmed)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 20_000, 4), Now);
+        FieldMerge.Apply(state, Status(first, Now - 15_000, 2), Now);
+        var o = FieldMerge.Apply(state, Status(second, Now - 15_000 + gapMs, 2), Now);
+
+        Assert.Equal(confirmed ? 2 : 4, state.Status!.Value);
+        Assert.Equal(confirmed ? FieldOutcome.Applied : FieldOutcome.Rejected, Field(o, "status_id").Outcome);
+        if (confirmed) Assert.Null(state.Regression);
+    }
+
+    [Fact]
+    public void Admin_moves_status_backwards_at_once()
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 20_000, 8), Now);
+        FieldMerge.Apply(state, Status(UpdateSource.Admin, Now - 19_000, 4), Now);
+        Assert.Equal(4, state.Status!.Value);
+    }
+
+    [Fact]
+    public void Status_6_is_treated_as_overtime()
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 20_000, 6), Now);
+        Assert.Equal(5, state.Status!.Value);
+    }
+
+    [Theory]
+    [InlineData(2, "first_half_kickoff_ts")]
+    [InlineData(4, "second_half_kickoff_ts")]
+    [InlineData(5, "overtime_kickoff_ts")]
+    public void Phase_kickoff_goes_to_the_phase_named_by_the_status_of_the_same_array(int status, string field)
+    {
+        var state = new MatchState();
+        var kickoff = NowS - 600;
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 1000, status, 0, 0, kickoff), Now);
+
+        Assert.Equal(FieldOutcome.Applied, Field(o, field).Outcome);
+        var stored = new[] { state.FirstHalfKickoff, state.SecondHalfKickoff, state.OvertimeKickoff }.Where(k => k is not null).ToList();
+        Assert.Single(stored);
+        Assert.Equal(kickoff, stored[0]!.Value);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void Phase_kickoff_under_a_status_without_a_running_phase_is_ignored(int status)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 1000, status, 0, 0, NowS - 600), Now);
+        Assert.Null(state.FirstHalfKickoff);
+        Assert.Null(state.SecondHalfKickoff);
+        Assert.Null(state.OvertimeKickoff);
+    }
+
+    [Fact]
+    public void Kickoff_zero_is_unknown_and_never_stored()
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 1000, 2, 0, 0, 0), Now);
+        Assert.Null(state.FirstHalfKickoff);
+        Assert.Equal(FieldOutcome.Unchanged, Field(o, "first_half_kickoff_ts").Outcome);
+    }
+
+    [Fact]
+    public void A_set_kickoff_is_never_changed_except_by_admin()
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 3000, 4, 0, 0, NowS - 600), Now);
+        var blocked = FieldMerge.Apply(state, Score(UpdateSource.Mqtt, Now - 2000, 4, 0, 0, NowS - 300), Now);
+        Assert.Equal(NowS - 600, state.SecondHalfKickoff!.Value);
+        Assert.Equal(RejectReasons.KickoffOverwriteBlocked, Field(blocked, "second_half_kickoff_ts").Reason);
+        Assert.Contains(blocked.Events, e => e is KickoffOverwriteBlocked);
+
+        FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 1000, SecondHalfKickoffTs = NowS - 400 }, Now);
+        Assert.Equal(NowS - 400, state.SecondHalfKickoff!.Value);
+    }
+
+    [Theory]
+    [InlineData(2, 6 * 60, RejectReasons.ImplausibleKickoff)]          // later than now + 5 min
+    [InlineData(2, -8 * 3600, RejectReasons.ImplausibleKickoff)]       // earlier than match_time - 6 h
+    [InlineData(4, -3000, RejectReasons.ImplausibleKickoff)]           // second half < first half + 45 min
+    [InlineData(2, -1_800_000_000, RejectReasons.OutOfRange)]          // before 2000
+    public void Implausible_kickoffs_are_rejected(int status, long offsetFromNow, string reason)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = Now - 5000, MatchTime = NowS - 3600 }, Now);
+        if (status == 4) FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 4000, 2, 0, 0, NowS - 3600), Now);
+
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 1000, status, 0, 0, NowS + offsetFromNow), Now);
+        var field = status == 2 ? "first_half_kickoff_ts" : "second_half_kickoff_ts";
+        Assert.Equal(reason, Field(o, field).Reason);
+    }
+
+    [Theory]
+    [InlineData(new[] { -1, 0, 0, 0, 0, 0, 0 }, RejectReasons.OutOfRange)]
+    [InlineData(new[] { 100, 0, 0, 0, 0, 0, 0 }, RejectReasons.OutOfRange)]
+    [InlineData(new[] { 1, 0, 0, 0, -2, 0, 0 }, RejectReasons.OutOfRange)]
+    [InlineData(new[] { 1, 0, 0 }, RejectReasons.Malformed)]
+    public void Bad_score_arrays_are_rejected_and_the_rest_of_the_update_applies(int[] home, string reason)
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, new MatchUpdate
+        {
+            Source = UpdateSource.Api, ObservedAtMs = Now - 1000, StatusId = 2, HomeScores = home, AwayScores = Side(1),
+        }, Now);
+
+        Assert.Equal(reason, Field(o, "home_score").Reason);
+        Assert.Null(state.HomeScore);
+        Assert.Equal(1, state.AwayScore!.Value);
+        Assert.Equal(2, state.Status!.Value);
+    }
+
+    [Fact]
+    public void Corners_of_minus_one_mean_no_data()
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 1000, 2, 1, 0), Now);
+        Assert.Equal(FieldOutcome.Applied, Field(o, "home_score").Outcome);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(14)]
+    [InlineData(99)]
+    public void Unknown_status_ids_are_rejected(int status)
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 1000, status, 1, 0), Now);
+        Assert.Equal(RejectReasons.UnknownStatus, Field(o, "status_id").Reason);
+        Assert.Equal(1, state.HomeScore!.Value);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("has space")]
+    [InlineData("ünïcode")]
+    [InlineData("a-very-long-id-a-very-long-id-a-very-long-id-a-very-long-id-12345")]
+    public void Bad_ids_are_rejected(string id)
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = Now - 1000, CompetitionId = id, HomeTeamId = "ok_1" }, Now);
+        Assert.Equal(RejectReasons.OutOfRange, Field(o, "competition_id").Reason);
+        Assert.Equal("ok_1", state.HomeTeamId!.Value);
+        Assert.False(FieldMerge.IsValidId(id));
+    }
+
+    [Theory]
+    [InlineData(6 * 60 * 1000)]            // later than now + 5 min
+    [InlineData(-1_000_000_000_000)]       // before 2000
+    public void Observation_times_out_of_range_reject_the_whole_update(long offsetMs)
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, Now + offsetMs, 2, 1, 0), Now);
+        Assert.All(o.Result.Fields, f => Assert.Equal(RejectReasons.OutOfRange, f.Reason));
+        Assert.Null(state.Status);
+    }
+
+    [Fact]
+    public void A_snapshot_with_an_older_provider_time_is_stale_as_a_whole()
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = Now - 5000, ProviderUpdateTime = NowS - 10, StatusId = 4 }, Now);
+        var o = FieldMerge.Apply(state, new MatchUpdate
+        {
+            Source = UpdateSource.Api, ObservedAtMs = Now - 1000, ProviderUpdateTime = NowS - 20, StatusId = 8, MatchTime = NowS - 7200,
+        }, Now);
+
+        Assert.All(o.Result.Fields, f => Assert.Equal(RejectReasons.Stale, f.Reason));
+        Assert.Equal(4, state.Status!.Value);
+        Assert.Null(state.MatchTime);
+        Assert.Equal(NowS - 10, state.ProviderUpdateTime);
+    }
+
+    [Fact]
+    public void Metadata_comes_from_polls_not_push()
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Mqtt, ObservedAtMs = Now - 1000, MatchTime = NowS - 600 }, Now);
+        Assert.Equal(RejectReasons.SourceNotAllowed, Field(o, "match_time").Reason);
+        FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = Now - 900, MatchTime = NowS - 600 }, Now);
+        Assert.Equal(NowS - 600, state.MatchTime!.Value);
+    }
+
+    [Fact]
+    public void An_unknown_match_is_created_from_whatever_the_first_update_carries()
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Mqtt, ObservedAtMs = Now - 1000, HomeScores = Side(1), AwayScores = Side(0) }, Now);
+        Assert.True(o.Result.AnyApplied);
+        Assert.Null(state.Status);
+        Assert.Equal(1, state.HomeScore!.Value);
+    }
+}
