@@ -75,12 +75,14 @@ public sealed partial class SchemaMigrator(string connectionString, ILogger<Sche
 
     private async Task<NpgsqlConnection> LockAsync(CancellationToken ct)
     {
-        var connection = new NpgsqlConnection(connectionString);
+        // A session of its own, never pooled: the advisory lock lives exactly as long as it.
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
         await connection.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT pg_advisory_lock(@key)", connection);
         cmd.Parameters.AddWithValue("key", AdvisoryLockKey);
+        cmd.CommandTimeout = 0; // another silo may be migrating: wait for it
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        return connection; // the lock is released when the session ends
+        return connection;
     }
 
     private static string Read(string resource)
