@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.GoalGpt.Silo;
 using Orleans.Hosting;
@@ -25,9 +26,13 @@ public sealed class GoalGptCluster : IAsyncDisposable
     public TestDatabase Database { get; }
     public IGrainFactory Grains => Cluster.Client;
 
-    public static async Task<GoalGptCluster> StartAsync(int silos = 2, IDictionary<string, string?>? settings = null)
+    /// <summary>The clock of clusters started with <c>fakeTime</c>: tests move it; grain timers follow.</summary>
+    public static FakeTimeProvider FakeTime { get; } = new(DateTimeOffset.UtcNow);
+
+    public static async Task<GoalGptCluster> StartAsync(int silos = 2, IDictionary<string, string?>? settings = null,
+        bool fakeTime = false, TestDatabase? database = null)
     {
-        var database = await TestDatabase.CreateAsync();
+        database ??= await TestDatabase.CreateAsync();
         var builder = new TestClusterBuilder((short)silos);
         builder.Options.UseTestClusterMembership = false;
         builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?>
@@ -39,6 +44,7 @@ public sealed class GoalGptCluster : IAsyncDisposable
             ["MatchGrain:MinuteTickInterval"] = "00:00:01",
             ["MatchGrain:StateSaveInterval"] = "00:00:02",
         }.Concat(settings ?? new Dictionary<string, string?>())));
+        if (fakeTime) builder.AddSiloBuilderConfigurator<FakeTimeConfigurator>();
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
         var cluster = builder.Build();
@@ -70,6 +76,11 @@ public sealed class GoalGptCluster : IAsyncDisposable
             await Cluster.DisposeAsync();
             await Database.DisposeAsync();
         }
+    }
+
+    private sealed class FakeTimeConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.Services.AddSingleton<TimeProvider>(FakeTime);
     }
 
     private sealed class SiloConfigurator : ISiloConfigurator

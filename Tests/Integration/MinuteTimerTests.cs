@@ -1,0 +1,53 @@
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Tests.Infrastructure;
+using Xunit;
+
+namespace Orleans.GoalGpt.Tests.Integration;
+
+/// <summary>The grain timer keeps a live match's minute current; time comes from the DI TimeProvider.</summary>
+[Collection(RealServers.Name)]
+public sealed class MinuteTimerTests : IAsyncLifetime
+{
+    private GoalGptCluster _cluster = null!;
+
+    public async Task InitializeAsync() => _cluster = await GoalGptCluster.StartAsync(silos: 1, fakeTime: true);
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task The_minute_follows_the_clock_without_any_update_and_lands_in_ts_matches()
+    {
+        var clock = GoalGptCluster.FakeTime;
+        var kickoffMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var grain = _cluster.Grains.GetGrain<IMatchGrain>("timer-1");
+        await grain.Apply(Merge.Updates.Score(UpdateSource.Mqtt, kickoffMs, 2, 0, 0, phaseKickoff: kickoffMs / 1000));
+        Assert.Equal(1, (await grain.GetSnapshot()).Minute!.Value);
+
+        // Ten minutes pass on the clock, in one-second steps, with no update at all.
+        for (var i = 0; i < 600; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            if (i % 20 == 0) await Task.Yield();
+        }
+
+        var minute = await WaitForAsync(async () => (await grain.GetSnapshot()).Minute!.Value, m => m == 11);
+        Assert.Equal(11, minute);
+
+        await _cluster.FlushAsync();
+        var row = await _cluster.Database.Table.ReadAsync("timer-1");
+        Assert.Equal((11, "11", "computed"), (row!.Minute, row.MinuteText, row.MinuteSource));
+    }
+
+    private static async Task<T> WaitForAsync<T>(Func<Task<T>> read, Func<T, bool> done)
+    {
+        // Timer callbacks run on the grain's scheduler after Advance returns: give them real time.
+        var value = await read();
+        for (var i = 0; i < 200 && !done(value); i++)
+        {
+            await Task.Delay(50);
+            value = await read();
+        }
+
+        return value;
+    }
+}
