@@ -19,6 +19,13 @@ public interface IMatchGrain : IGrainWithStringKey
     [Alias("RefreshMinute")]
     Task<bool> RefreshMinute();
 
+    /// <summary>
+    /// Saves the state and hands the row to the write-behind now. False while no lease can be had:
+    /// the accepted updates are still only in memory (they land once a lease is had).
+    /// </summary>
+    [Alias("Persist")]
+    Task<bool> Persist();
+
     /// <summary>The current state with provenance.</summary>
     [Alias("GetSnapshot")]
     Task<MatchSnapshot> GetSnapshot();

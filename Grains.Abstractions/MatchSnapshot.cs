@@ -29,4 +29,7 @@ public sealed record MatchSnapshot
     [Id(15)] public long? ProviderUpdateTime { get; init; }
     [Id(16)] public int? PendingRegressionStatus { get; init; }
     [Id(17)] public bool RepollRequested { get; init; }
+
+    /// <summary>The fencing epoch of the activation's lease; null while it holds none.</summary>
+    [Id(18)] public long? FenceToken { get; init; }
 }

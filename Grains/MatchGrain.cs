@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.GoalGpt.Abstractions;
@@ -14,44 +13,63 @@ namespace Orleans.GoalGpt.Grains;
 /// The single writer of one match. Decides every update field by field (<see cref="FieldMerge"/>),
 /// keeps the minute current while the match is live (<see cref="MinuteClock"/>), hands the row to
 /// the write-behind (<see cref="TsMatchesWriter"/>) and saves its rule state to grain storage.
+/// Writes happen only under a lease (<see cref="MatchLocks"/>): without one, updates are accepted
+/// in memory and land once a lease is had; a writer fenced out by a newer epoch stops, hands its
+/// unsaved updates to the current owner and deactivates.
 /// </summary>
 public sealed partial class MatchGrain(
     [PersistentState("match", StorageNames.Matches)] IPersistentState<MatchState> state,
     TimeProvider time,
     TsMatchesWriter writer,
     TsMatchesTable table,
+    MatchLocks locks,
     GoalGptMetrics metrics,
     IOptions<MatchGrainOptions> options,
     ILogger<MatchGrain> logger) : Grain, IMatchGrain
 {
     private static readonly string[] MinuteFields = ["minute"];
+
+    /// <summary>Updates applied since the state was last saved: replayed after a reload, handed over when fenced out.</summary>
+    private readonly List<MatchUpdate> _unsaved = [];
+    private MatchLease? _lease;
+    private MatchLease? _staleLease;
+    private long _leaseValidUntilMs;
     private bool _stateDirty;
+    private bool _fencedOut;
     private long _lastSaveMs;
     private bool _validKey;
 
     private string Id => this.GetPrimaryKeyString();
 
+    private bool Leased => _lease is not null && !_fencedOut;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _validKey = FieldMerge.IsValidId(Id);
-        if (_validKey)
-        {
-            // Rows written after the last state save (or by the old system) are newer per field.
-            var row = await table.ReadAsync(Id, cancellationToken);
-            row?.MergeInto(state.State);
-        }
-
         _lastSaveMs = Now();
+        if (!_validKey) return;
+
+        // Rows written after the last state save (or by the old system) are newer per field.
+        (await table.ReadAsync(Id, cancellationToken))?.MergeInto(state.State);
+        await TryTakeLeaseAsync(cancellationToken);
+
         var tick = options.Value.MinuteTickInterval;
         this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(tick, tick) { Interleave = false, KeepAlive = false });
+        var leaseTick = locks.Ttl / 3;
+        this.RegisterGrainTimer(OnLeaseTickAsync, new GrainTimerCreationOptions(leaseTick, leaseTick) { Interleave = false, KeepAlive = false });
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_stateDirty)
+        if (Leased && _stateDirty) await SaveStateAsync();
+        if (_lease is { } lease)
         {
-            await SaveStateAsync();
+            await locks.ReleaseAsync(lease);
+            _lease = null;
         }
+
+        // Accepted here but never saved (no lease, or fenced out): the next owner takes them.
+        HandOver();
     }
 
     public async Task<ApplyResult> Apply(MatchUpdate update)
@@ -79,6 +97,16 @@ public sealed partial class MatchGrain(
         return results;
     }
 
+    public async Task<bool> Persist()
+    {
+        if (!_validKey) return true;
+        if (!Leased && !_fencedOut) await TryTakeLeaseAsync(CancellationToken.None);
+        if (!Leased) return false;
+        Write(["persist"]);
+        await SaveStateAsync();
+        return Leased && !_stateDirty;
+    }
+
     public Task<bool> RefreshMinute() => Task.FromResult(_validKey && RecomputeMinute());
 
     public Task<MatchSnapshot> GetSnapshot()
@@ -104,6 +132,7 @@ public sealed partial class MatchGrain(
             ProviderUpdateTime = s.ProviderUpdateTime,
             PendingRegressionStatus = s.Regression?.Status,
             RepollRequested = s.RepollRequested,
+            FenceToken = _lease?.FenceToken,
         });
     }
 
@@ -129,55 +158,189 @@ public sealed partial class MatchGrain(
         Count(outcome.Result, source);
         Report(outcome, source);
 
+        var regressionChanged = !ReferenceEquals(regressionBefore, s.Regression);
+        if (outcome.Result.AnyApplied || regressionChanged) _unsaved.Add(update);
+
         if (outcome.Result.AnyApplied || minuteChanged)
         {
             var fields = outcome.Result.Fields.Where(f => f.Outcome == FieldOutcome.Applied).Select(f => f.Field);
-            writer.Enqueue(TsMatchRow.From(Id, s), minuteChanged ? fields.Concat(MinuteFields) : fields);
-            _stateDirty = true;
+            Write(minuteChanged ? fields.Concat(MinuteFields) : fields);
         }
 
-        if (!ReferenceEquals(regressionBefore, s.Regression))
-        {
-            // A pending confirmation lives only in grain state: keep it across reactivation.
-            _stateDirty = true;
-            saveNow = true;
-        }
-
+        // A pending confirmation lives only in grain state: keep it across reactivation.
+        saveNow = regressionChanged && Leased;
         return outcome.Result;
+    }
+
+    /// <summary>Hands the current row to the write-behind, if this activation may write.</summary>
+    private void Write(IEnumerable<string> fields)
+    {
+        _stateDirty = true;
+        if (!Leased) return;
+        if (locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() >= _leaseValidUntilMs)
+        {
+            LoseLease("expired before renewal");
+            return;
+        }
+
+        writer.Enqueue(TsMatchRow.From(Id, state.State, _lease!.FenceToken), fields);
     }
 
     private async Task OnTickAsync(CancellationToken ct)
     {
         RecomputeMinute();
-        if (_stateDirty && Now() - _lastSaveMs >= (long)options.Value.StateSaveInterval.TotalMilliseconds)
+        if (Leased && _stateDirty && Now() - _lastSaveMs >= (long)options.Value.StateSaveInterval.TotalMilliseconds)
         {
             await SaveStateAsync();
         }
     }
 
+    private async Task OnLeaseTickAsync(CancellationToken ct)
+    {
+        if (_fencedOut) return;
+        if (_staleLease is { } stale)
+        {
+            // Ours no more to use, but maybe still ours in Redis: free it so a lease can be had again.
+            _staleLease = null;
+            await locks.ReleaseAsync(stale);
+        }
+
+        if (_lease is { } lease)
+        {
+            if (writer.WasFencedOut(Id, lease.FenceToken))
+            {
+                FencedOut("ts_matches");
+                return;
+            }
+
+            if (await locks.RenewAsync(lease))
+            {
+                _leaseValidUntilMs = LeaseDeadline();
+                return;
+            }
+
+            LoseLease("renewal refused");
+        }
+
+        await TryTakeLeaseAsync(ct);
+    }
+
+    /// <summary>
+    /// Takes a lease, then reloads the newest stored state, replays what was accepted meanwhile,
+    /// and registers the new epoch with a state write: from then on the storage refuses writes
+    /// of any older activation (its state version is outdated, its epoch is lower).
+    /// </summary>
+    private async Task TryTakeLeaseAsync(CancellationToken ct)
+    {
+        var lease = await locks.TryAcquireAsync(Id, ct);
+        if (lease is null) return;
+
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                await state.ReadStateAsync();
+                (await table.ReadAsync(Id, ct))?.MergeInto(state.State);
+                var now = Now();
+                foreach (var u in _unsaved) FieldMerge.Apply(state.State, u, now);
+                MinuteClock.Recompute(state.State, now);
+                state.State.FenceToken = lease.FenceToken;
+                try
+                {
+                    await state.WriteStateAsync();
+                    break;
+                }
+                catch (InconsistentStateException) when (attempt < 3)
+                {
+                    // Another activation saved in between: read again.
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            LogLeaseSetupFailed(ex, Id);
+            await locks.ReleaseAsync(lease);
+            return;
+        }
+
+        _lease = lease;
+        _leaseValidUntilMs = LeaseDeadline();
+        _unsaved.Clear();
+        _stateDirty = false;
+        _lastSaveMs = Now();
+        writer.Enqueue(TsMatchRow.From(Id, state.State, lease.FenceToken), ["lease"]);
+    }
+
+    /// <summary>Redis expires the lock by the wall clock, whatever clock the domain logic runs on.</summary>
+    private long LeaseDeadline() => locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)locks.Ttl.TotalMilliseconds;
+
+    private void LoseLease(string why)
+    {
+        metrics.LeaseRenewalsLost.Add(1);
+        LogLeaseLost(Id, why);
+        _staleLease = _lease;
+        _lease = null;
+    }
+
+    private void FencedOut(string target)
+    {
+        if (_fencedOut) return;
+        _fencedOut = true;
+        _lease = null;
+        metrics.FencedOutWrites.Add(1, new KeyValuePair<string, object?>("target", target));
+        LogFencedOut(Id, target, _unsaved.Count);
+        this.DeactivateOnIdle();
+    }
+
+    private void HandOver()
+    {
+        if (_unsaved.Count == 0) return;
+        var updates = _unsaved.ToList();
+        _unsaved.Clear();
+        var factory = GrainFactory;
+        var id = Id;
+        LogHandOver(id, updates.Count);
+        // After this activation is gone, calls to the id reach the current (or a new) owner.
+        _ = Task.Run(async () =>
+        {
+            for (var attempt = 1; attempt <= 10; attempt++)
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt));
+                    await factory.GetGrain<IMatchGrain>(id).ApplyMany(updates);
+                    return;
+                }
+                catch (Exception ex) when (attempt < 10)
+                {
+                    LogHandOverRetry(ex, id, attempt);
+                }
+            }
+        });
+    }
+
     private bool RecomputeMinute()
     {
         if (!MinuteClock.Recompute(state.State, Now())) return false;
-        writer.Enqueue(TsMatchRow.From(Id, state.State), MinuteFields);
-        _stateDirty = true;
+        Write(MinuteFields);
         return true;
     }
 
     private async Task SaveStateAsync()
     {
+        if (!Leased) return;
         try
         {
+            state.State.FenceToken = _lease!.FenceToken;
             await state.WriteStateAsync();
             _stateDirty = false;
+            _unsaved.Clear();
             _lastSaveMs = Now();
         }
-        catch (InconsistentStateException ex)
+        catch (InconsistentStateException)
         {
-            // Another activation saved this match meanwhile. Its row and ours are both guarded per
-            // field in ts_matches; step aside so the next call activates from the newest of both.
-            _stateDirty = false;
-            LogStateConflict(ex, Id);
-            this.DeactivateOnIdle();
+            // A newer activation registered its epoch: this one is fenced out.
+            FencedOut("grain_state");
         }
         catch (Exception ex)
         {
@@ -251,9 +414,21 @@ public sealed partial class MatchGrain(
     [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Match {MatchId}: status regression {From} -> {To} from {Source}: {Outcome}")]
     private partial void LogRegression(string matchId, int from, int to, string source, string outcome);
 
-    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Match {MatchId}: grain state changed by another activation; deactivating to reload")]
-    private partial void LogStateConflict(Exception ex, string matchId);
-
     [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Match {MatchId}: grain state save failed; kept in memory and retried")]
     private partial void LogStateSaveFailed(Exception ex, string matchId);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Match {MatchId}: fenced out by a newer epoch ({Target}); stopping writes, handing over {Unsaved} unsaved updates")]
+    private partial void LogFencedOut(string matchId, string target, int unsaved);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Match {MatchId}: lease lost ({Why}); accepting in memory until a lease is had again")]
+    private partial void LogLeaseLost(string matchId, string why);
+
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Warning, Message = "Match {MatchId}: lease taken but state reload failed; released, retrying")]
+    private partial void LogLeaseSetupFailed(Exception ex, string matchId);
+
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Information, Message = "Match {MatchId}: handing {Count} unsaved updates to the current owner")]
+    private partial void LogHandOver(string matchId, int count);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Match {MatchId}: hand-over attempt {Attempt} failed; retrying")]
+    private partial void LogHandOverRetry(Exception ex, string matchId, int attempt);
 }

@@ -38,10 +38,18 @@ public static class GoalGptSilo
         services.AddSingleton<TsMatchesTable>();
         services.AddSingleton<GoalGptMetrics>();
         services.AddSingleton<TsMatchesWriter>();
+        services.AddSingleton<MatchLocks>();
+        services.AddSingleton<IConnectionMultiplexer>(_ =>
+        {
+            var redis = ConfigurationOptions.Parse(settings.Redis);
+            redis.AbortOnConnectFail = false; // keep retrying: without Redis, updates wait in memory
+            return ConnectionMultiplexer.Connect(redis);
+        });
         services.AddSingleton(sp => new SchemaMigrator(settings.Postgres, sp.GetRequiredService<ILogger<SchemaMigrator>>()));
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloStartup>();
         services.AddOptions<WriteBehindOptions>().BindConfiguration(WriteBehindOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MatchGrainOptions>().BindConfiguration(MatchGrainOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LockOptions>().BindConfiguration(LockOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section);
         return silo;
     }

@@ -22,6 +22,11 @@ public sealed class GoalGptMetrics
         WriteLag = meter.CreateHistogram<double>("goalgpt.writebehind.lag", unit: "ms", description: "From an accepted update to its row written.");
         FlushFailures = meter.CreateCounter<long>("goalgpt.writebehind.flush.failures", description: "Failed ts_matches upserts (retried).");
         StateWriteFailures = meter.CreateCounter<long>("goalgpt.grainstate.write.failures", description: "Failed grain state writes (retried).");
+        LockAcquireLatency = meter.CreateHistogram<double>("goalgpt.lock.acquire.duration", unit: "ms", description: "Time to take a match lock.");
+        LockBusy = meter.CreateCounter<long>("goalgpt.lock.busy", description: "Lock acquisitions given up: busy past the bound.");
+        LockFailed = meter.CreateCounter<long>("goalgpt.lock.failed", description: "Lock acquisitions failed: dependency unreachable.");
+        LeaseRenewalsLost = meter.CreateCounter<long>("goalgpt.lock.renewals_lost", description: "Leases lost: renewal refused or impossible.");
+        FencedOutWrites = meter.CreateCounter<long>("goalgpt.fencing.fenced_out", description: "Writes refused by the database for an outdated fencing epoch, by target.");
         meter.CreateObservableGauge("goalgpt.writebehind.backlog", () => Backlog?.Invoke() ?? 0, description: "Matches waiting to be written.");
     }
 
@@ -37,6 +42,12 @@ public sealed class GoalGptMetrics
     public Histogram<double> WriteLag { get; }
     public Counter<long> FlushFailures { get; }
     public Counter<long> StateWriteFailures { get; }
+
+    public Histogram<double> LockAcquireLatency { get; }
+    public Counter<long> LockBusy { get; }
+    public Counter<long> LockFailed { get; }
+    public Counter<long> LeaseRenewalsLost { get; }
+    public Counter<long> FencedOutWrites { get; }
 
     /// <summary>Reports the write-behind backlog (set by the writer).</summary>
     public Func<long>? Backlog { get; set; }

@@ -46,6 +46,9 @@ public sealed class MatchState
 
     /// <summary>Newest observation that changed anything (ms).</summary>
     [Id(21)] public long LastChangeMs { get; set; }
+
+    /// <summary>The fencing epoch of the activation that last saved this state.</summary>
+    [Id(22)] public long FenceToken { get; set; }
 }
 
 /// <summary>A status regression seen in fresh snapshots, waiting for confirmation.</summary>

@@ -38,10 +38,14 @@ public sealed record TsMatchRow
     public string? OvertimeKickoffSource { get; init; }
     public long? ProviderUpdateTime { get; init; }
 
+    /// <summary>The writer's fencing epoch; the database refuses the row when a newer one was issued.</summary>
+    public long? FenceToken { get; init; }
+
     /// <summary>The row that represents <paramref name="s"/>.</summary>
-    public static TsMatchRow From(string externalId, MatchState s) => new()
+    public static TsMatchRow From(string externalId, MatchState s, long? fenceToken = null) => new()
     {
         ExternalId = externalId,
+        FenceToken = fenceToken,
         CompetitionId = s.CompetitionId?.Value,
         HomeTeamId = s.HomeTeamId?.Value,
         AwayTeamId = s.AwayTeamId?.Value,

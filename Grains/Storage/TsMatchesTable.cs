@@ -29,7 +29,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             home_scores, away_scores, home_penalty_score, away_penalty_score, raw_scores_timestamp,
             minute, minute_text, minute_source, minute_timestamp,
             first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
-            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, updated_at)
+            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token, updated_at)
         SELECT external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,
             status_id, status_source, status_timestamp,
             home_score, home_score_source, home_score_timestamp,
@@ -37,7 +37,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             home_scores::jsonb, away_scores::jsonb, home_penalty_score, away_penalty_score, raw_scores_timestamp,
             minute, minute_text, minute_source, minute_timestamp,
             first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
-            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, now()
+            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token, now()
         FROM unnest(
             @external_id, @competition_id, @home_team_id, @away_team_id, @match_time, @metadata_timestamp,
             @status_id, @status_source, @status_timestamp,
@@ -46,7 +46,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             @home_scores, @away_scores, @home_penalty_score, @away_penalty_score, @raw_scores_timestamp,
             @minute, @minute_text, @minute_source, @minute_timestamp,
             @first_half_kickoff_ts, @first_half_kickoff_source, @second_half_kickoff_ts, @second_half_kickoff_source,
-            @overtime_kickoff_ts, @overtime_kickoff_source, @provider_update_time)
+            @overtime_kickoff_ts, @overtime_kickoff_source, @provider_update_time, @fence_token)
           AS s(external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,
             status_id, status_source, status_timestamp,
             home_score, home_score_source, home_score_timestamp,
@@ -54,7 +54,8 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             home_scores, away_scores, home_penalty_score, away_penalty_score, raw_scores_timestamp,
             minute, minute_text, minute_source, minute_timestamp,
             first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
-            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time)
+            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token)
+        WHERE COALESCE(s.fence_token, 0) >= COALESCE((SELECT f.token FROM match_fences f WHERE f.external_id = s.external_id), 0)
         ON CONFLICT (external_id) DO UPDATE SET
             {Guarded("metadata_timestamp", "competition_id", "home_team_id", "away_team_id", "match_time", "metadata_timestamp")},
             {Guarded("status_timestamp", "status_id", "status_source", "status_timestamp")},
@@ -66,7 +67,10 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             {SetOnce("second_half_kickoff_ts", "second_half_kickoff_source")},
             {SetOnce("overtime_kickoff_ts", "overtime_kickoff_source")},
             provider_update_time = GREATEST(t.provider_update_time, EXCLUDED.provider_update_time),
+            fence_token = GREATEST(t.fence_token, EXCLUDED.fence_token),
             updated_at = now()
+        WHERE COALESCE(EXCLUDED.fence_token, 0) >= COALESCE((SELECT f.token FROM match_fences f WHERE f.external_id = t.external_id), 0)
+        RETURNING t.external_id
         """;
 
     private const string SelectColumns = """
@@ -75,13 +79,16 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         away_score, away_score_source, away_score_timestamp, home_scores::text, away_scores::text,
         home_penalty_score, away_penalty_score, raw_scores_timestamp, minute, minute_text, minute_source, minute_timestamp,
         first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
-        overtime_kickoff_ts, overtime_kickoff_source, provider_update_time
+        overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token
         """;
 
-    /// <summary>Writes <paramref name="rows"/> (one per match) in one statement.</summary>
-    public async Task UpsertAsync(IReadOnlyList<TsMatchRow> rows, CancellationToken ct = default)
+    /// <summary>
+    /// Writes <paramref name="rows"/> (one per match) in one statement; returns the ids the
+    /// database refused because their fencing epoch is outdated.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> UpsertAsync(IReadOnlyList<TsMatchRow> rows, CancellationToken ct = default)
     {
-        if (rows.Count == 0) return;
+        if (rows.Count == 0) return [];
         await using var cmd = dataSource.CreateCommand(UpsertSql);
         var p = cmd.Parameters;
         Add(p, "external_id", NpgsqlDbType.Text, rows.Select(r => r.ExternalId));
@@ -115,7 +122,14 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         Add(p, "overtime_kickoff_ts", NpgsqlDbType.Bigint, rows.Select(r => r.OvertimeKickoffTs));
         Add(p, "overtime_kickoff_source", NpgsqlDbType.Text, rows.Select(r => r.OvertimeKickoffSource));
         Add(p, "provider_update_time", NpgsqlDbType.Bigint, rows.Select(r => r.ProviderUpdateTime));
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        Add(p, "fence_token", NpgsqlDbType.Bigint, rows.Select(r => r.FenceToken));
+        var written = new HashSet<string>(StringComparer.Ordinal);
+        await using (var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(ct).ConfigureAwait(false)) written.Add(reader.GetString(0));
+        }
+
+        return written.Count == rows.Count ? [] : rows.Select(r => r.ExternalId).Where(id => !written.Contains(id)).ToList();
     }
 
     /// <summary>The row of one match, or null.</summary>
@@ -157,7 +171,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             HomeScores = A(15), AwayScores = A(16), HomePenaltyScore = I(17), AwayPenaltyScore = I(18), RawScoresTimestamp = L(19),
             Minute = I(20), MinuteText = S(21), MinuteSource = S(22), MinuteTimestamp = L(23),
             FirstHalfKickoffTs = L(24), FirstHalfKickoffSource = S(25), SecondHalfKickoffTs = L(26), SecondHalfKickoffSource = S(27),
-            OvertimeKickoffTs = L(28), OvertimeKickoffSource = S(29), ProviderUpdateTime = L(30),
+            OvertimeKickoffTs = L(28), OvertimeKickoffSource = S(29), ProviderUpdateTime = L(30), FenceToken = L(31),
         };
     }
 

@@ -23,6 +23,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _stopping = new();
     private Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _fencedOut = new(StringComparer.Ordinal);
     private Task? _loop;
     private long _statements;
     private long _rowsWritten;
@@ -159,10 +160,11 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         }
 
         var started = _time.GetTimestamp();
+        IReadOnlyList<string> fenced;
         try
         {
             Interlocked.Increment(ref _statements);
-            await _table.UpsertAsync(batch.Select(p => p.Row).ToList(), CancellationToken.None).ConfigureAwait(false);
+            fenced = await _table.UpsertAsync(batch.Select(p => p.Row).ToList(), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -178,7 +180,8 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         }
 
         var finished = _time.GetTimestamp();
-        Interlocked.Add(ref _rowsWritten, batch.Count);
+        if (fenced.Count > 0) RecordFencedOut(batch, fenced);
+        Interlocked.Add(ref _rowsWritten, batch.Count - fenced.Count);
         _metrics.FlushBatchSize.Record(batch.Count);
         _metrics.FlushDuration.Record(_time.GetElapsedTime(started, finished).TotalMilliseconds);
         foreach (var p in batch)
@@ -198,6 +201,26 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// True when the database refused a row of <paramref name="matchId"/> written with epoch
+    /// <paramref name="fenceToken"/> or older: that writer lost its lease and must stop.
+    /// </summary>
+    public bool WasFencedOut(string matchId, long fenceToken) =>
+        _fencedOut.TryGetValue(matchId, out var refused) && refused >= fenceToken;
+
+    private void RecordFencedOut(List<Pending> batch, IReadOnlyList<string> fenced)
+    {
+        var ids = fenced.ToHashSet(StringComparer.Ordinal);
+        foreach (var p in batch.Where(p => ids.Contains(p.Row.ExternalId)))
+        {
+            var token = p.Row.FenceToken ?? 0;
+            _fencedOut.AddOrUpdate(p.Row.ExternalId, token, (_, old) => Math.Max(old, token));
+        }
+
+        _metrics.FencedOutWrites.Add(fenced.Count, new KeyValuePair<string, object?>("target", "ts_matches"));
+        LogFencedOut(fenced.Count, string.Join(' ', fenced.Take(20)));
     }
 
     private void Requeue(List<Pending> batch)
@@ -242,6 +265,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "ts_matches writes recovered; {Backlog} matches still pending")]
     private partial void LogFlushRecovered(int backlog);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "ts_matches refused {Count} rows from an outdated fencing epoch (fenced out): {Matches}")]
+    private partial void LogFencedOut(int count, string matches);
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Shutdown left {Backlog} matches unwritten to ts_matches (PostgreSQL unreachable); their grain state holds them")]
     private partial void LogShutdownBacklog(int backlog);

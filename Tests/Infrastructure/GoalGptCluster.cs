@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
+using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.GoalGpt.Silo;
 using Orleans.Hosting;
@@ -57,6 +58,21 @@ public sealed class GoalGptCluster : IAsyncDisposable
         .OfType<InProcessSiloHandle>()
         .Where(s => s.IsActive)
         .Select(s => s.SiloHost.Services.GetRequiredService<TsMatchesWriter>());
+
+    /// <summary>Has every listed match save its state and hand over its row, then writes it all.</summary>
+    public async Task PersistAndFlushAsync(IEnumerable<string> matchIds)
+    {
+        var pending = matchIds.ToList();
+        for (var round = 0; pending.Count > 0; round++)
+        {
+            if (round == 100) throw new TimeoutException($"{pending.Count} matches could not take a lease: {string.Join(", ", pending.Take(10))}");
+            var results = await Task.WhenAll(pending.Select(async id => (id, ok: await Grains.GetGrain<IMatchGrain>(id).Persist())));
+            pending = results.Where(r => !r.ok).Select(r => r.id).ToList();
+            if (pending.Count > 0) await Task.Delay(200);
+        }
+
+        await FlushAsync();
+    }
 
     /// <summary>Writes everything pending on every silo to ts_matches now.</summary>
     public async Task FlushAsync()

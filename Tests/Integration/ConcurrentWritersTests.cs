@@ -46,7 +46,7 @@ public sealed class ConcurrentWritersTests : IAsyncLifetime
             Assert.DoesNotContain(attempt.Fields, f => f.Outcome == FieldOutcome.Applied);
         }
 
-        await _cluster.FlushAsync();
+        await _cluster.PersistAndFlushAsync(scripts.Select(s => s.Id));
         stopSampling.Cancel();
         await sampler;
 

@@ -70,7 +70,7 @@ public sealed class MigrationTests : IAsyncLifetime
     public async Task Two_migrators_starting_together_do_not_collide()
     {
         var results = await Task.WhenAll(_db.Migrator().MigrateAsync(), _db.Migrator().MigrateAsync());
-        Assert.Equal(4, results.Sum(r => r.Count));
+        Assert.Equal(Directory.GetFiles(Path.Combine(SqlDir, "migrations"), "*.sql").Length, results.Sum(r => r.Count));
         Assert.Empty(_db.Migrator().Pending());
     }
 }

@@ -20,7 +20,7 @@ public sealed class ResilienceTests
         await DeliverAsync(cluster, queue.Take(half));
         await cluster.Cluster.StopSiloAsync(cluster.Cluster.SecondarySilos[0]);
         await DeliverAsync(cluster, queue.Skip(half));
-        await cluster.FlushAsync();
+        await cluster.PersistAndFlushAsync(scripts.Select(s => s.Id));
 
         Expectations.RowsMatchModel(await cluster.Database.Table.ReadAllAsync(), scripts);
     }
@@ -52,7 +52,7 @@ public sealed class ResilienceTests
             await PostgresServer.StartAsync();
         }
 
-        await cluster.FlushAsync();
+        await cluster.PersistAndFlushAsync(scripts.Select(s => s.Id));
         Expectations.RowsMatchModel(await cluster.Database.Table.ReadAllAsync(), scripts);
     }
 

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Orleans.GoalGpt.Grains.Diagnostics;
+using StackExchange.Redis;
+
+namespace Orleans.GoalGpt.Grains.Storage;
+
+/// <summary>A held lease on one match: the Redis lock's owner value and the fencing epoch it got.</summary>
+public sealed record MatchLease(string MatchId, string Owner, long FenceToken);
+
+/// <summary>
+/// Per-match distributed lock (<c>lock:match:{id}</c>: <c>SET NX PX</c> with a unique owner,
+/// renewed and released only by its owner through compare-and-act Lua scripts) plus a fencing
+/// epoch issued by PostgreSQL for every acquisition. The lock keeps two activations from writing
+/// at once; the epoch makes the database refuse a writer that lost its lock and did not notice.
+/// </summary>
+public sealed partial class MatchLocks(
+    IConnectionMultiplexer redis,
+    NpgsqlDataSource database,
+    IOptions<LockOptions> options,
+    GoalGptMetrics metrics,
+    ILogger<MatchLocks> logger)
+{
+    private const string RenewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+    private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+    private readonly LockOptions _options = options.Value;
+
+    public static RedisKey Key(string matchId) => $"lock:match:{matchId}";
+
+    /// <summary>The wall clock lease expiry is judged by (Redis expires keys by it).</summary>
+    public TimeProvider Clock => TimeProvider.System;
+
+    /// <summary>How long a lease stays valid without a renewal.</summary>
+    public TimeSpan Ttl => _options.LeaseTtl;
+
+    /// <summary>
+    /// Takes the lock (waiting up to <see cref="LockOptions.AcquireTimeout"/> with jittered retries
+    /// while it is busy) and draws the next fencing epoch. Null when busy past the bound or when
+    /// Redis or PostgreSQL cannot be reached: the caller keeps accepting in memory and retries.
+    /// </summary>
+    public async Task<MatchLease?> TryAcquireAsync(string matchId, CancellationToken ct = default)
+    {
+        var owner = Guid.NewGuid().ToString("N");
+        var started = Clock.GetTimestamp();
+        var deadline = started + (long)(_options.AcquireTimeout.TotalSeconds * Stopwatch.Frequency);
+        try
+        {
+            while (!await redis.GetDatabase().StringSetAsync(Key(matchId), owner, _options.LeaseTtl, When.NotExists).ConfigureAwait(false))
+            {
+                if (Clock.GetTimestamp() >= deadline)
+                {
+                    metrics.LockBusy.Add(1);
+                    LogBusy(matchId);
+                    return null;
+                }
+
+                var jitter = Random.Shared.Next(_options.RetryMinMs, _options.RetryMaxMs);
+                await Task.Delay(TimeSpan.FromMilliseconds(jitter), ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            metrics.LockFailed.Add(1, new KeyValuePair<string, object?>("dependency", "redis"));
+            LogUnavailable(ex, matchId, "redis");
+            return null;
+        }
+
+        metrics.LockAcquireLatency.Record(Clock.GetElapsedTime(started).TotalMilliseconds);
+        try
+        {
+            return new MatchLease(matchId, owner, await NextEpochAsync(matchId, ct).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            metrics.LockFailed.Add(1, new KeyValuePair<string, object?>("dependency", "postgres"));
+            LogUnavailable(ex, matchId, "postgres");
+            await ReleaseAsync(new MatchLease(matchId, owner, 0)).ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    /// <summary>Extends the lease; false when it is no longer ours (or Redis cannot say).</summary>
+    public async Task<bool> RenewAsync(MatchLease lease)
+    {
+        try
+        {
+            var result = (long)await redis.GetDatabase().ScriptEvaluateAsync(RenewScript, [Key(lease.MatchId)],
+                [lease.Owner, (long)_options.LeaseTtl.TotalMilliseconds]).ConfigureAwait(false);
+            return result == 1;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Releases the lock if it is still ours.</summary>
+    public async Task ReleaseAsync(MatchLease lease)
+    {
+        try
+        {
+            await redis.GetDatabase().ScriptEvaluateAsync(ReleaseScript, [Key(lease.MatchId)], [lease.Owner]).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // It expires by itself.
+        }
+    }
+
+    private async Task<long> NextEpochAsync(string matchId, CancellationToken ct)
+    {
+        await using var cmd = database.CreateCommand("""
+            INSERT INTO match_fences (external_id, token) VALUES (@id, 1)
+            ON CONFLICT (external_id) DO UPDATE SET token = match_fences.token + 1, issued_at = now()
+            RETURNING token
+            """);
+        cmd.Parameters.AddWithValue("id", matchId);
+        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Match {MatchId}: lock busy past the bound; accepting in memory and retrying")]
+    private partial void LogBusy(string matchId);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Match {MatchId}: lock unavailable ({Dependency}); accepting in memory and retrying")]
+    private partial void LogUnavailable(Exception ex, string matchId, string dependency);
+}
+
+/// <summary>Lock and lease settings (section <c>Locks</c>).</summary>
+public sealed class LockOptions
+{
+    public const string Section = "Locks";
+
+    /// <summary>Lease lifetime without renewal; renewed every third of it.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Longest an activation waits for a busy lock before going on in memory.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Jittered wait between tries while busy, milliseconds.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 10_000)]
+    public int RetryMinMs { get; set; } = 20;
+
+    [System.ComponentModel.DataAnnotations.Range(1, 10_000)]
+    public int RetryMaxMs { get; set; } = 100;
+}
