@@ -93,7 +93,8 @@ dir $redis_dir
 pidfile $redis_dir/redis.pid
 logfile $redis_dir/redis.log
 save ""
-appendonly no
+appendonly yes
+appendfsync everysec
 maxmemory-policy noeviction
 CONF
 if ! REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then

@@ -17,10 +17,13 @@ namespace Orleans.GoalGpt.Tests.Infrastructure;
 /// </summary>
 public sealed class GoalGptCluster : IAsyncDisposable
 {
-    private GoalGptCluster(TestCluster cluster, TestDatabase database)
+    private readonly bool _ownsDatabase;
+
+    private GoalGptCluster(TestCluster cluster, TestDatabase database, bool ownsDatabase)
     {
         Cluster = cluster;
         Database = database;
+        _ownsDatabase = ownsDatabase;
     }
 
     public TestCluster Cluster { get; }
@@ -31,11 +34,12 @@ public sealed class GoalGptCluster : IAsyncDisposable
     public static FakeTimeProvider FakeTime { get; } = new(DateTimeOffset.UtcNow);
 
     public static async Task<GoalGptCluster> StartAsync(int silos = 2, IDictionary<string, string?>? settings = null,
-        bool fakeTime = false, TestDatabase? database = null)
+        bool fakeTime = false, TestDatabase? database = null, bool ownsDatabase = true, string? serviceId = null)
     {
         database ??= await TestDatabase.CreateAsync();
         var builder = new TestClusterBuilder((short)silos);
         builder.Options.UseTestClusterMembership = false;
+        if (serviceId is not null) builder.Options.ServiceId = serviceId; // clusters sharing one service's storage
         builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:Postgres"] = database.ConnectionString,
@@ -50,7 +54,7 @@ public sealed class GoalGptCluster : IAsyncDisposable
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
         var cluster = builder.Build();
         await cluster.DeployAsync();
-        return new GoalGptCluster(cluster, database);
+        return new GoalGptCluster(cluster, database, ownsDatabase);
     }
 
     /// <summary>The write-behind of every running silo.</summary>
@@ -90,7 +94,7 @@ public sealed class GoalGptCluster : IAsyncDisposable
         finally
         {
             await Cluster.DisposeAsync();
-            await Database.DisposeAsync();
+            if (_ownsDatabase) await Database.DisposeAsync();
         }
     }
 

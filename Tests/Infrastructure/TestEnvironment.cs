@@ -7,6 +7,7 @@ internal static class TestEnvironment
     public static string Redis => Require("GOALGPT_TEST_REDIS");
     public static string PgData => Require("GOALGPT_PGDATA");
     public static string PgBin => Require("GOALGPT_PGBIN");
+    public static string RedisConf => Require("GOALGPT_REDIS_CONF");
 
     private static string Require(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
