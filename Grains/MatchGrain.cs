@@ -33,7 +33,9 @@ public sealed partial class MatchGrain(
     private readonly List<MatchUpdate> _unsaved = [];
     private MatchLease? _lease;
     private MatchLease? _staleLease;
+    private TsMatchRow? _lastRow;
     private long _leaseValidUntilMs;
+    private long _nextLeaseTickMs;
     private bool _stateDirty;
     private bool _fencedOut;
     private long _lastSaveMs;
@@ -51,12 +53,11 @@ public sealed partial class MatchGrain(
 
         // Rows written after the last state save (or by the old system) are newer per field.
         (await table.ReadAsync(Id, cancellationToken))?.MergeInto(state.State);
-        await TryTakeLeaseAsync(cancellationToken);
+        await TryTakeLeaseAsync(cancellationToken, reload: false);
 
-        var tick = options.Value.MinuteTickInterval;
+        // One timer per activation (memory: 100,000 of them per silo): minute, state save and lease.
+        var tick = options.Value.MinuteTickInterval < locks.Ttl / 3 ? options.Value.MinuteTickInterval : locks.Ttl / 3;
         this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(tick, tick) { Interleave = false, KeepAlive = false });
-        var leaseTick = locks.Ttl / 3;
-        this.RegisterGrainTimer(OnLeaseTickAsync, new GrainTimerCreationOptions(leaseTick, leaseTick) { Interleave = false, KeepAlive = false });
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -183,11 +184,20 @@ public sealed partial class MatchGrain(
             return;
         }
 
-        writer.Enqueue(TsMatchRow.From(Id, state.State, _lease!.FenceToken), fields);
+        var row = TsMatchRow.From(Id, state.State, _lease!.FenceToken);
+        var valuesChanged = _lastRow is null || !row.SameValuesAs(_lastRow);
+        _lastRow = row;
+        writer.Enqueue(row, fields, valuesChanged);
     }
 
     private async Task OnTickAsync(CancellationToken ct)
     {
+        if (locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() >= _nextLeaseTickMs)
+        {
+            _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)(locks.Ttl / 3).TotalMilliseconds;
+            await OnLeaseTickAsync(ct);
+        }
+
         RecomputeMinute();
         if (Leased && _stateDirty && Now() - _lastSaveMs >= (long)options.Value.StateSaveInterval.TotalMilliseconds)
         {
@@ -230,7 +240,7 @@ public sealed partial class MatchGrain(
     /// and registers the new epoch with a state write: from then on the storage refuses writes
     /// of any older activation (its state version is outdated, its epoch is lower).
     /// </summary>
-    private async Task TryTakeLeaseAsync(CancellationToken ct)
+    private async Task TryTakeLeaseAsync(CancellationToken ct, bool reload = true)
     {
         var lease = await locks.TryAcquireAsync(Id, ct);
         if (lease is null) return;
@@ -239,8 +249,13 @@ public sealed partial class MatchGrain(
         {
             for (var attempt = 0; ; attempt++)
             {
-                await state.ReadStateAsync();
-                (await table.ReadAsync(Id, ct))?.MergeInto(state.State);
+                // At activation the state and row were just read; later, another activation may have written since.
+                if (reload || attempt > 0)
+                {
+                    await state.ReadStateAsync();
+                    (await table.ReadAsync(Id, ct))?.MergeInto(state.State);
+                }
+
                 var now = Now();
                 foreach (var u in _unsaved) FieldMerge.Apply(state.State, u, now);
                 MinuteClock.Recompute(state.State, now);
@@ -268,7 +283,8 @@ public sealed partial class MatchGrain(
         _unsaved.Clear();
         _stateDirty = false;
         _lastSaveMs = Now();
-        writer.Enqueue(TsMatchRow.From(Id, state.State, lease.FenceToken), ["lease"]);
+        _lastRow = TsMatchRow.From(Id, state.State, lease.FenceToken);
+        writer.Enqueue(_lastRow, ["lease"], valuesChanged: true);
     }
 
     /// <summary>Redis expires the lock by the wall clock, whatever clock the domain logic runs on.</summary>

@@ -17,5 +17,5 @@ public sealed class MatchGrainOptions
     /// only bounds how much rule state (pending confirmations) a crash can cost.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
-    public TimeSpan StateSaveInterval { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan StateSaveInterval { get; set; } = TimeSpan.FromSeconds(60);
 }

@@ -10,6 +10,8 @@ namespace Orleans.GoalGpt.Silo;
 internal sealed partial class SiloStartup(
     SchemaMigrator migrator,
     TsMatchesWriter writer,
+    MatchLocks locks, // resolved here so that Redis is connected at start, not in the first grain activation
+
     IOptions<DatabaseOptions> database,
     ILogger<SiloStartup> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
@@ -39,6 +41,7 @@ internal sealed partial class SiloStartup(
 
     private Task StartWriterAsync(CancellationToken ct)
     {
+        _ = locks.Ttl;
         writer.Start();
         return Task.CompletedTask;
     }

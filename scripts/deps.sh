@@ -107,9 +107,9 @@ if ! REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" pin
 fi
 
 cat > "$state/env" <<ENV
-export ConnectionStrings__Postgres='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt;Username=goalgpt;Password=$PG_PASSWORD'
+export ConnectionStrings__Postgres='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt;Username=goalgpt;Password=$PG_PASSWORD;Maximum Pool Size=40'
 export ConnectionStrings__Redis='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
-export GOALGPT_TEST_POSTGRES='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt_test;Username=goalgpt;Password=$PG_PASSWORD'
+export GOALGPT_TEST_POSTGRES='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt_test;Username=goalgpt;Password=$PG_PASSWORD;Maximum Pool Size=40'
 export GOALGPT_TEST_REDIS='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
 export GOALGPT_PGDATA='$pgdata'
 export GOALGPT_PGBIN='$PGBIN'

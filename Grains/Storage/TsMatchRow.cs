@@ -41,6 +41,22 @@ public sealed record TsMatchRow
     /// <summary>The writer's fencing epoch; the database refuses the row when a newer one was issued.</summary>
     public long? FenceToken { get; init; }
 
+    /// <summary>
+    /// True when every value and source equals <paramref name="other"/>'s: the rows differ at most
+    /// in observation times (a poll that confirmed what was known).
+    /// </summary>
+    public bool SameValuesAs(TsMatchRow other) =>
+        this with
+        {
+            MetadataTimestamp = other.MetadataTimestamp, StatusTimestamp = other.StatusTimestamp,
+            HomeScoreTimestamp = other.HomeScoreTimestamp, AwayScoreTimestamp = other.AwayScoreTimestamp,
+            RawScoresTimestamp = other.RawScoresTimestamp, MinuteTimestamp = other.MinuteTimestamp,
+            HomeScores = other.HomeScores, AwayScores = other.AwayScores,
+        } == other
+        && Same(HomeScores, other.HomeScores) && Same(AwayScores, other.AwayScores);
+
+    private static bool Same(int[]? a, int[]? b) => a is null ? b is null : b is not null && a.AsSpan().SequenceEqual(b);
+
     /// <summary>The row that represents <paramref name="s"/>.</summary>
     public static TsMatchRow From(string externalId, MatchState s, long? fenceToken = null) => new()
     {

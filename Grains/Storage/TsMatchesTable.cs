@@ -56,6 +56,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
             overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token)
         WHERE COALESCE(s.fence_token, 0) >= COALESCE((SELECT f.token FROM match_fences f WHERE f.external_id = s.external_id), 0)
+        ORDER BY s.external_id
         ON CONFLICT (external_id) DO UPDATE SET
             {Guarded("metadata_timestamp", "competition_id", "home_team_id", "away_team_id", "match_time", "metadata_timestamp")},
             {Guarded("status_timestamp", "status_id", "status_source", "status_timestamp")},

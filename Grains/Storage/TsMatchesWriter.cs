@@ -21,6 +21,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private readonly WriteBehindOptions _options;
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _signal = new(0);
+    private readonly SemaphoreSlim _oneFlush = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _fencedOut = new(StringComparer.Ordinal);
@@ -40,7 +41,8 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         _metrics.Backlog = () => Backlog;
     }
 
-    private sealed record Pending(TsMatchRow Row, long FirstAcceptedTs, HashSet<string> Fields);
+    /// <summary>A match's newest row; <see cref="ChangedTs"/> is when a value first changed in it (null: only times moved).</summary>
+    private sealed record Pending(TsMatchRow Row, long FirstAcceptedTs, long? ChangedTs, HashSet<string> Fields);
 
     /// <summary>Upsert statements issued (successful or not).</summary>
     public long Statements => Interlocked.Read(ref _statements);
@@ -54,8 +56,12 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         get { lock (_gate) return _pending.Count; }
     }
 
-    /// <summary>Hands over the latest row of a match; <paramref name="fields"/> names what changed.</summary>
-    public void Enqueue(TsMatchRow row, IEnumerable<string> fields)
+    /// <summary>
+    /// Hands over the latest row of a match; <paramref name="fields"/> names what was applied.
+    /// <paramref name="valuesChanged"/> false: only observation times moved, so the row may wait
+    /// up to <see cref="WriteBehindOptions.ConfirmationDelay"/> to be written with later ones.
+    /// </summary>
+    public void Enqueue(TsMatchRow row, IEnumerable<string> fields, bool valuesChanged = true)
     {
         var now = _time.GetTimestamp();
         int count;
@@ -64,11 +70,11 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             if (_pending.TryGetValue(row.ExternalId, out var existing))
             {
                 existing.Fields.UnionWith(fields);
-                _pending[row.ExternalId] = existing with { Row = row };
+                _pending[row.ExternalId] = existing with { Row = row, ChangedTs = existing.ChangedTs ?? (valuesChanged ? now : null) };
             }
             else
             {
-                _pending[row.ExternalId] = new Pending(row, now, new HashSet<string>(fields, StringComparer.Ordinal));
+                _pending[row.ExternalId] = new Pending(row, now, valuesChanged ? now : null, new HashSet<string>(fields, StringComparer.Ordinal));
             }
 
             count = _pending.Count;
@@ -80,12 +86,12 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// <summary>Starts the flush loop.</summary>
     public void Start() => _loop ??= Task.Run(RunAsync);
 
-    /// <summary>Writes everything pending now (tests, deactivation checks).</summary>
+    /// <summary>Writes everything pending now, confirmations included (tests, shutdown).</summary>
     public async Task FlushAsync(CancellationToken ct = default)
     {
         while (Backlog > 0 && !ct.IsCancellationRequested)
         {
-            if (!await FlushOnceAsync(ct).ConfigureAwait(false))
+            if (!await FlushOnceAsync(ct, all: true).ConfigureAwait(false))
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50), ct).ConfigureAwait(false);
             }
@@ -141,22 +147,34 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         return next * (0.5 + Random.Shared.NextDouble() / 2);
     }
 
-    private async Task<bool> FlushOnceAsync(CancellationToken ct)
+    private async Task<bool> FlushOnceAsync(CancellationToken ct, bool all = false)
+    {
+        // One flush in flight at a time: two overlapping upserts of the same rows would deadlock.
+        await _oneFlush.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            return await FlushBatchAsync(ct, all).ConfigureAwait(false);
+        }
+        finally
+        {
+            _oneFlush.Release();
+        }
+    }
+
+    private async Task<bool> FlushBatchAsync(CancellationToken ct, bool all)
     {
         List<Pending> batch;
+        var now = _time.GetTimestamp();
+        var confirmationDue = now - (long)(_options.ConfirmationDelay.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         lock (_gate)
         {
             if (_pending.Count == 0) return true;
-            if (_pending.Count <= _options.MaxBatchSize)
-            {
-                batch = [.. _pending.Values];
-                _pending = new(StringComparer.Ordinal);
-            }
-            else
-            {
-                batch = [.. _pending.Values.Take(_options.MaxBatchSize)];
-                foreach (var p in batch) _pending.Remove(p.Row.ExternalId);
-            }
+            batch = _pending.Values
+                .Where(p => all || p.ChangedTs is not null || p.FirstAcceptedTs <= confirmationDue)
+                .Take(_options.MaxBatchSize)
+                .ToList();
+            if (batch.Count == 0) return true;
+            foreach (var p in batch) _pending.Remove(p.Row.ExternalId);
         }
 
         var started = _time.GetTimestamp();
@@ -164,7 +182,8 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         try
         {
             Interlocked.Increment(ref _statements);
-            fenced = await _table.UpsertAsync(batch.Select(p => p.Row).ToList(), CancellationToken.None).ConfigureAwait(false);
+            // Ordered by id: writers on several silos then lock rows in the same order and cannot deadlock.
+            fenced = await _table.UpsertAsync(batch.Select(p => p.Row).OrderBy(r => r.ExternalId, StringComparer.Ordinal).ToList(), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -186,7 +205,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         _metrics.FlushDuration.Record(_time.GetElapsedTime(started, finished).TotalMilliseconds);
         foreach (var p in batch)
         {
-            _metrics.WriteLag.Record(_time.GetElapsedTime(p.FirstAcceptedTs, finished).TotalMilliseconds);
+            if (p.ChangedTs is long changed) _metrics.WriteLag.Record(_time.GetElapsedTime(changed, finished).TotalMilliseconds);
         }
 
         if (_outage)
@@ -232,7 +251,11 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 if (_pending.TryGetValue(p.Row.ExternalId, out var newer))
                 {
                     newer.Fields.UnionWith(p.Fields);
-                    _pending[p.Row.ExternalId] = newer with { FirstAcceptedTs = Math.Min(newer.FirstAcceptedTs, p.FirstAcceptedTs) };
+                    _pending[p.Row.ExternalId] = newer with
+                    {
+                        FirstAcceptedTs = Math.Min(newer.FirstAcceptedTs, p.FirstAcceptedTs),
+                        ChangedTs = p.ChangedTs is long a && newer.ChangedTs is long b ? Math.Min(a, b) : p.ChangedTs ?? newer.ChangedTs,
+                    };
                 }
                 else
                 {
@@ -255,6 +278,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         if (!_stopping.IsCancellationRequested) await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _stopping.Dispose();
         _signal.Dispose();
+        _oneFlush.Dispose();
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "ts_matches batch written: {Count} matches updated: {Matches}")]

@@ -11,6 +11,13 @@ public sealed class WriteBehindOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "00:00:10")]
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// Longest a row whose values did not change (only observation times moved: a poll confirmed
+    /// what was known) waits before it is written. Value changes are written at the next flush.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan ConfirmationDelay { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Most rows in one upsert statement.</summary>
     [Range(1, 50_000)]
     public int MaxBatchSize { get; set; } = 5_000;

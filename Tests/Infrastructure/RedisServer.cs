@@ -34,9 +34,9 @@ internal static class RedisServer
                 await redis.GetDatabase().PingAsync();
                 return;
             }
-            catch (RedisConnectionException)
+            catch (RedisException)
             {
-                await Task.Delay(100);
+                await Task.Delay(100); // not accepting connections yet, or still loading its data
             }
         }
 

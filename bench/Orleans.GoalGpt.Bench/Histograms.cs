@@ -1,0 +1,35 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using HdrHistogram;
+using Orleans.GoalGpt.Grains.Diagnostics;
+
+namespace Orleans.GoalGpt.Bench;
+
+/// <summary>Percentiles of the service's own histograms (in-process MeterListener) and of our timings, in ms.</summary>
+public sealed class Histograms : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<string, LongConcurrentHistogram> _hist = new();
+
+    public Histograms()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == GoalGptMetrics.MeterName && instrument is Histogram<double>) listener.EnableMeasurementEvents(instrument);
+        };
+        _listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => Record(instrument.Name, value));
+        _listener.Start();
+    }
+
+    public void Record(string name, double ms) =>
+        _hist.GetOrAdd(name, _ => new LongConcurrentHistogram(1, 3_600_000_000, 3)).RecordValue(Math.Max(1, (long)(ms * 1000)));
+
+    public double P(string name, double percentile) =>
+        _hist.TryGetValue(name, out var h) && h.TotalCount > 0 ? h.GetValueAtPercentile(percentile) / 1000.0 : double.NaN;
+
+    public long Count(string name) => _hist.TryGetValue(name, out var h) ? h.TotalCount : 0;
+
+    public void Reset() => _hist.Clear();
+
+    public void Dispose() => _listener.Dispose();
+}
