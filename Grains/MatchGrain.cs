@@ -152,6 +152,7 @@ public sealed partial class MatchGrain(
 
         var s = state.State;
         var regressionBefore = s.Regression;
+        var extrasBefore = MatchStateExtras.Of(s);
         var now = Now();
         var outcome = FieldMerge.Apply(s, update, now);
         var minuteChanged = MinuteClock.Recompute(s, now);
@@ -161,6 +162,8 @@ public sealed partial class MatchGrain(
 
         var regressionChanged = !ReferenceEquals(regressionBefore, s.Regression);
         if (outcome.Result.AnyApplied || regressionChanged) _unsaved.Add(update);
+        // The row carries every value; only what it lacks needs a state save.
+        if (MatchStateExtras.Of(s) != extrasBefore) _stateDirty = true;
 
         if (outcome.Result.AnyApplied || minuteChanged)
         {
@@ -176,7 +179,6 @@ public sealed partial class MatchGrain(
     /// <summary>Hands the current row to the write-behind, if this activation may write.</summary>
     private void Write(IEnumerable<string> fields)
     {
-        _stateDirty = true;
         if (!Leased) return;
         if (locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() >= _leaseValidUntilMs)
         {
@@ -188,6 +190,8 @@ public sealed partial class MatchGrain(
         var valuesChanged = _lastRow is null || !row.SameValuesAs(_lastRow);
         _lastRow = row;
         writer.Enqueue(row, fields, valuesChanged);
+        // Under a valid lease nobody else can take over before this row is written: nothing to hand over.
+        _unsaved.Clear();
     }
 
     private async Task OnTickAsync(CancellationToken ct)
@@ -249,11 +253,14 @@ public sealed partial class MatchGrain(
         {
             for (var attempt = 0; ; attempt++)
             {
-                // At activation the state and row were just read; later, another activation may have written since.
+                // At activation the state and row were just read; later, another activation may have
+                // written since: read both and fold in what this one knows (in memory, maybe unwritten).
                 if (reload || attempt > 0)
                 {
+                    var known = state.State;
                     await state.ReadStateAsync();
                     (await table.ReadAsync(Id, ct))?.MergeInto(state.State);
+                    MatchStateFold.Into(state.State, known);
                 }
 
                 var now = Now();
@@ -280,6 +287,7 @@ public sealed partial class MatchGrain(
 
         _lease = lease;
         _leaseValidUntilMs = LeaseDeadline();
+        _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)(locks.Ttl / 3).TotalMilliseconds;
         _unsaved.Clear();
         _stateDirty = false;
         _lastSaveMs = Now();

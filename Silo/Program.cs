@@ -1,8 +1,8 @@
 using Npgsql;
-using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.GoalGpt.Silo;
-using OpenTelemetry.Metrics;
+using Orleans.Dashboard;
+using Orleans.GoalGpt.Silo.Operations;
 using StackExchange.Redis;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -50,18 +50,23 @@ builder.UseOrleans(silo =>
         o.ClusterId = builder.Configuration["Orleans:ClusterId"] ?? "goalgpt";
         o.ServiceId = builder.Configuration["Orleans:ServiceId"] ?? "goalgpt";
     });
-    silo.ConfigureEndpoints(System.Net.IPAddress.Loopback, siloPort, gatewayPort, listenOnAnyHostAddress: false);
+    // In containers: advertise the container's name, listen on every address.
+    if (builder.Configuration["Orleans:AdvertisedHost"] is { Length: > 0 } host)
+    {
+        silo.ConfigureEndpoints(host, siloPort, gatewayPort, listenOnAnyHostAddress: true);
+    }
+    else
+    {
+        silo.ConfigureEndpoints(System.Net.IPAddress.Loopback, siloPort, gatewayPort, listenOnAnyHostAddress: false);
+    }
     silo.AddGoalGpt(builder.Configuration);
+    silo.AddDashboard();
 });
 
-builder.Services.AddHealthChecks();
-builder.Services.AddOpenTelemetry().WithMetrics(m => m
-    .AddMeter(GoalGptMetrics.MeterName, "Microsoft.Orleans")
-    .AddPrometheusExporter());
+builder.AddGoalGptOperations();
 
 var app = builder.Build();
-app.MapHealthChecks("/health/live");
-app.MapPrometheusScrapingEndpoint("/metrics");
+app.MapGoalGptOperations();
 try
 {
     await app.RunAsync();

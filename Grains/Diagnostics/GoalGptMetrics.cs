@@ -27,6 +27,10 @@ public sealed class GoalGptMetrics
         LockFailed = meter.CreateCounter<long>("goalgpt.lock.failed", description: "Lock acquisitions failed: dependency unreachable.");
         LeaseRenewalsLost = meter.CreateCounter<long>("goalgpt.lock.renewals_lost", description: "Leases lost: renewal refused or impossible.");
         FencedOutWrites = meter.CreateCounter<long>("goalgpt.fencing.fenced_out", description: "Writes refused by the database for an outdated fencing epoch, by target.");
+        meter.CreateObservableGauge("goalgpt.live_matches", () => LiveMatches.Select(l =>
+            new Measurement<long>(l.Value.Live, new KeyValuePair<string, object?>("status", l.Key))), description: "Live matches in ts_matches, by status.");
+        meter.CreateObservableGauge("goalgpt.live_matches.null_minute", () => LiveMatches.Sum(l => l.Value.NullMinute),
+            description: "Live matches in ts_matches with a NULL minute or minute_source (must be 0).");
         meter.CreateObservableGauge("goalgpt.writebehind.backlog", () => Backlog?.Invoke() ?? 0, description: "Matches waiting to be written.");
     }
 
@@ -48,6 +52,9 @@ public sealed class GoalGptMetrics
     public Counter<long> LockFailed { get; }
     public Counter<long> LeaseRenewalsLost { get; }
     public Counter<long> FencedOutWrites { get; }
+
+    /// <summary>The live set as last read from ts_matches: status → (matches, with NULL minute).</summary>
+    public IReadOnlyDictionary<int, (long Live, long NullMinute)> LiveMatches { get; set; } = new Dictionary<int, (long, long)>();
 
     /// <summary>Reports the write-behind backlog (set by the writer).</summary>
     public Func<long>? Backlog { get; set; }
