@@ -36,6 +36,7 @@ public sealed partial class MatchGrain(
     private TsMatchRow? _lastRow;
     private long _leaseValidUntilMs;
     private long _nextLeaseTickMs;
+    private long _leaseRetryMs;
     private bool _stateDirty;
     private bool _fencedOut;
     private long _lastSaveMs;
@@ -199,6 +200,7 @@ public sealed partial class MatchGrain(
         if (locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() >= _nextLeaseTickMs)
         {
             _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)(locks.Ttl / 3).TotalMilliseconds;
+        _leaseRetryMs = 0;
             await OnLeaseTickAsync(ct);
         }
 
@@ -246,8 +248,13 @@ public sealed partial class MatchGrain(
     /// </summary>
     private async Task TryTakeLeaseAsync(CancellationToken ct, bool reload = true)
     {
+        using var slot = await locks.SetupSlotAsync(ct);
         var lease = await locks.TryAcquireAsync(Id, ct);
-        if (lease is null) return;
+        if (lease is null)
+        {
+            BackOffLeaseAttempts();
+            return;
+        }
 
         try
         {
@@ -282,17 +289,26 @@ public sealed partial class MatchGrain(
         {
             LogLeaseSetupFailed(ex, Id);
             await locks.ReleaseAsync(lease);
+            BackOffLeaseAttempts();
             return;
         }
 
         _lease = lease;
         _leaseValidUntilMs = LeaseDeadline();
         _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)(locks.Ttl / 3).TotalMilliseconds;
+        _leaseRetryMs = 0;
         _unsaved.Clear();
         _stateDirty = false;
         _lastSaveMs = Now();
         _lastRow = TsMatchRow.From(Id, state.State, lease.FenceToken);
         writer.Enqueue(_lastRow, ["lease"], valuesChanged: true);
+    }
+
+    /// <summary>Spaces out the next lease attempt: doubling, jittered, at most <see cref="MatchLocks.MaxRetryInterval"/>.</summary>
+    private void BackOffLeaseAttempts()
+    {
+        _leaseRetryMs = Math.Min(Math.Max(_leaseRetryMs * 2, (long)(locks.Ttl / 3).TotalMilliseconds), (long)locks.MaxRetryInterval.TotalMilliseconds);
+        _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + _leaseRetryMs / 2 + Random.Shared.NextInt64(_leaseRetryMs / 2 + 1);
     }
 
     /// <summary>Redis expires the lock by the wall clock, whatever clock the domain logic runs on.</summary>

@@ -43,6 +43,7 @@ public static class GoalGptSilo
         {
             var redis = ConfigurationOptions.Parse(settings.Redis);
             redis.AbortOnConnectFail = false; // keep retrying: without Redis, updates wait in memory
+            redis.AsyncTimeout = Math.Min(redis.AsyncTimeout, 2000); // a lock call must not hold a grain's turn for long
             return ConnectionMultiplexer.Connect(redis);
         });
         services.AddSingleton(sp => new SchemaMigrator(settings.Postgres, sp.GetRequiredService<ILogger<SchemaMigrator>>()));

@@ -23,11 +23,23 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
 if ! command -v pg_ctl >/dev/null 2>&1 && [ ! -x /usr/lib/postgresql/15/bin/pg_ctl ]; then missing+=(postgresql-15); fi
+# Checking the deployment files (tests): promtool, amtool, docker-compose (v1, validates offline).
+if [ "${GOALGPT_SKIP_OPS_TOOLS:-}" != 1 ]; then
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   need_root_for_install "${missing[*]}"
   log "installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # No init system here: keep package scripts from starting the daemons they ship.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 PGBIN="$(dirname "$(command -v pg_ctl 2>/dev/null || echo /usr/lib/postgresql/15/bin/pg_ctl)")"
 

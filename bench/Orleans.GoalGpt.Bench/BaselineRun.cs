@@ -22,14 +22,14 @@ public static class BaselineRun
         long lockWaits = 0;
         var clock = Stopwatch.StartNew();
 
-        var workers = workload.Streams.Select(pair => Task.Run(async () =>
+        var workers = Workload.Producers.Select(kind => Task.Run(async () =>
         {
-            var (kind, stream) = pair;
             var i = 0;
-            for (; i < stream.Length && clock.Elapsed < duration; i++)
+            for (; i < workload.Length && clock.Elapsed < duration; i++)
             {
+                var item = workload.Item(kind, i);
                 var started = Stopwatch.GetTimestamp();
-                var key = $"lock:match:{stream[i].MatchId}";
+                var key = $"lock:match:{item.MatchId}";
                 var owner = Guid.NewGuid().ToString("N");
                 while (!await redis.GetDatabase().StringSetAsync(key, owner, TimeSpan.FromSeconds(5), When.NotExists))
                 {
@@ -38,7 +38,7 @@ public static class BaselineRun
                 }
 
                 hist.Record("baseline.lock", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                await ResolveAndWriteAsync(db.Source, stream[i]);
+                await ResolveAndWriteAsync(db.Source, item);
                 await redis.GetDatabase().KeyDeleteAsync(key);
                 hist.Record("baseline.call", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }

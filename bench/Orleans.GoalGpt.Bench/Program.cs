@@ -26,7 +26,7 @@ using var hist = new Histograms();
 await using var redis = await ConnectionMultiplexer.ConnectAsync(redisCs);
 foreach (var m in matchCounts)
 {
-    var workload = new Workload(m, itemsPerProducer: 150_000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), seed: m);
+    var workload = new Workload(m, itemsPerProducer: 2_000_000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), seed: m);
     await foreach (var key in redis.GetServer(redis.GetEndPoints()[0]).KeysAsync(pattern: $"lock:match:b{m}-*"))
     {
         await redis.GetDatabase().KeyDeleteAsync(key); // locks left by an earlier, interrupted run

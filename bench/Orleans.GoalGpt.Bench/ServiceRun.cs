@@ -63,25 +63,25 @@ public static class ServiceRun
         var deadline = duration;
 
         var workers = new List<Task>();
-        foreach (var (kind, stream) in workload.Streams)
+        foreach (var kind in Workload.Producers)
         {
             var counter = counters[kind];
             for (var w = 0; w < InFlightPerProducer; w++)
             {
                 workers.Add(Task.Run(async () =>
                 {
-                    var perProducer = rate / (workload.Streams.Count - 1); // the minute clock keeps the same pace, uncounted
+                    var perProducer = rate / (Workload.Producers.Length - 1); // the minute clock keeps the same pace, uncounted
                     while (clock.Elapsed < deadline)
                     {
                         var i = Interlocked.Increment(ref counter.Value) - 1;
-                        if (i >= stream.Length) break;
+                        if (i >= workload.Length) break;
                         if (perProducer > 0)
                         {
                             var due = TimeSpan.FromSeconds(i / perProducer) - clock.Elapsed;
                             if (due > TimeSpan.Zero) await Task.Delay(due);
                         }
 
-                        var item = stream[i];
+                        var item = workload.Item(kind, (int)i);
                         var grain = grains.GetGrain<IMatchGrain>(item.MatchId);
                         var started = Stopwatch.GetTimestamp();
                         if (item.Update is { } u) await grain.Apply(u);
@@ -99,7 +99,7 @@ public static class ServiceRun
         await silo.Writer.FlushAsync();
         var statements = await db.StatementsAsync() - statementsBefore;
 
-        var delivered = counters.ToDictionary(c => c.Key, c => (int)Math.Min(c.Value.Value, workload.Streams[c.Key].Length));
+        var delivered = counters.ToDictionary(c => c.Key, c => (int)Math.Min(c.Value.Value, workload.Length));
         var updates = delivered.Where(d => d.Key != ProducerKind.MinuteClock).Sum(d => (long)d.Value);
         var result = new RunResult
         {

@@ -15,47 +15,43 @@ public readonly record struct WorkItem(string MatchId, MatchUpdate? Update);
 /// </summary>
 public sealed class Workload
 {
+    private const long Window = 60_000;
     private readonly Dictionary<string, MatchTruth> _truth = new(StringComparer.Ordinal);
+    private readonly long _startMs;
+    private readonly int _seed;
 
     public Workload(int matches, int itemsPerProducer, long endMs, int seed)
     {
         var rng = new Random(seed);
         Ids = Enumerable.Range(0, matches).Select(i => $"b{matches}-{i}").ToArray();
         foreach (var id in Ids) _truth[id] = MatchTruth.Random(rng, endMs);
-        var window = 60_000L;
-        Streams = Enum.GetValues<ProducerKind>().ToDictionary(k => k, k => Generate(k, itemsPerProducer, endMs - window, window, new Random(seed * 31 + (int)k)));
+        Length = itemsPerProducer;
+        _startMs = endMs - Window;
+        _seed = seed;
     }
 
     public string[] Ids { get; }
 
-    public Dictionary<ProducerKind, WorkItem[]> Streams { get; }
+    /// <summary>Items in each producer's stream.</summary>
+    public int Length { get; }
+
+    public static ProducerKind[] Producers { get; } = Enum.GetValues<ProducerKind>();
 
     public MatchTruth Truth(string id) => _truth[id];
 
-    private WorkItem[] Generate(ProducerKind kind, int count, long startMs, long window, Random rng)
+    /// <summary>
+    /// Item <paramref name="i"/> of a producer's stream, computed on demand from (seed, producer, i):
+    /// the same for the service and the baseline, and no heap of pre-built updates to distort GC.
+    /// </summary>
+    public WorkItem Item(ProducerKind kind, int i)
     {
-        var items = new WorkItem[count];
-        for (var i = 0; i < count; i++)
-        {
-            var id = Ids[rng.Next(Ids.Length)];
-            if (kind == ProducerKind.MinuteClock)
-            {
-                items[i] = new WorkItem(id, null);
-                continue;
-            }
-
-            if (i > 0 && rng.Next(20) == 0 && items[i - 1].Update is not null)
-            {
-                items[i] = items[i - 1]; // duplicate delivery
-                continue;
-            }
-
-            var t = startMs + window * i / count;
-            if (rng.Next(10) == 0) t -= rng.Next(1_000, 20_000); // late: out of order, often stale
-            items[i] = new WorkItem(id, _truth[id].Observe(kind, t));
-        }
-
-        return items;
+        var rng = new Random(HashCode.Combine(_seed, (int)kind, i));
+        var id = Ids[rng.Next(Ids.Length)];
+        if (kind == ProducerKind.MinuteClock) return new WorkItem(id, null);
+        if (i > 0 && rng.Next(20) == 0) return Item(kind, i - 1); // duplicate delivery
+        var t = _startMs + Window * i / Length;
+        if (rng.Next(10) == 0) t -= rng.Next(1_000, 20_000); // late: out of order, often stale
+        return new WorkItem(id, _truth[id].Observe(kind, t));
     }
 }
 
@@ -123,11 +119,12 @@ public sealed class Model
     public static Model Of(Workload workload, IReadOnlyDictionary<ProducerKind, int> delivered)
     {
         var model = new Model();
-        foreach (var (kind, stream) in workload.Streams)
+        foreach (var kind in Workload.Producers)
         {
             for (var i = 0; i < delivered[kind]; i++)
             {
-                if (stream[i].Update is { } u) model.Observe(stream[i].MatchId, u);
+                var item = workload.Item(kind, i);
+                if (item.Update is { } u) model.Observe(item.MatchId, u);
             }
         }
 

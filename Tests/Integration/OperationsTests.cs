@@ -1,0 +1,150 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Tests.Infrastructure;
+using StackExchange.Redis;
+using Xunit;
+
+namespace Orleans.GoalGpt.Tests.Integration;
+
+/// <summary>The silo executable as operators run it: settings, health, metrics, dashboard.</summary>
+[Collection(RealServers.Name)]
+public sealed class OperationsTests : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+
+    public async Task InitializeAsync() => _db = await TestDatabase.CreateAsync();
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private Dictionary<string, string?> Settings(string cluster) => new()
+    {
+        ["ConnectionStrings__Postgres"] = _db.ConnectionString,
+        ["ConnectionStrings__Redis"] = TestEnvironment.Redis,
+        ["Orleans__ClusterId"] = cluster,
+        ["Orleans__ServiceId"] = cluster,
+        ["Orleans__MembershipEntryExpiryMinutes"] = "5",
+        ["Dashboard__Username"] = "ops",
+        ["Dashboard__Password"] = "s3cret-for-tests",
+    };
+
+    [Fact]
+    public async Task A_missing_setting_stops_the_silo_with_a_message_naming_it()
+    {
+        var settings = Settings("ops-missing");
+        settings.Remove("ConnectionStrings__Postgres");
+        await using var silo = SiloProcess.Start(settings);
+        Assert.Equal(2, await silo.ExitCodeAsync(TimeSpan.FromMinutes(1)));
+        Assert.Contains("ConnectionStrings__Postgres", silo.Output);
+    }
+
+    [Fact]
+    public async Task An_unmigrated_database_stops_the_silo_with_how_to_migrate()
+    {
+        await using var empty = await TestDatabase.CreateAsync(migrate: false);
+        var settings = Settings($"ops-unmigrated-{Guid.NewGuid():N}");
+        settings["ConnectionStrings__Postgres"] = empty.ConnectionString;
+        await using var silo = SiloProcess.Start(settings);
+        Assert.Equal(1, await silo.ExitCodeAsync(TimeSpan.FromMinutes(1)));
+        Assert.Contains("not migrated", silo.Output);
+        Assert.Contains("migrate", silo.Output);
+    }
+
+    [Fact]
+    public async Task Health_metrics_and_dashboard_of_a_running_silo()
+    {
+        var cluster = $"ops-{Guid.NewGuid():N}";
+        await using var silo = SiloProcess.Start(Settings(cluster));
+        var (status, body) = await silo.WaitForAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromMinutes(1));
+        Assert.True(status == HttpStatusCode.OK, $"ready: {status} {body}\n{silo.Output}");
+        Assert.Contains("\"migrations\"", body);
+        Assert.Equal(HttpStatusCode.OK, (await silo.Http.GetAsync("/health/live")).StatusCode);
+
+        // Work through the real gateway: a client on the same Redis membership.
+        using var client = await ConnectClientAsync(cluster);
+        var grains = client.Services.GetRequiredService<IClusterClient>();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        for (var i = 0; i < 20; i++)
+        {
+            var grain = grains.GetGrain<IMatchGrain>($"ops-m{i}");
+            await grain.Apply(Merge.Updates.Score(UpdateSource.Api, now - 60_000, 2, 1, 0, phaseKickoff: now / 1000 - 600));
+            await grain.Apply(Merge.Updates.Score(UpdateSource.Mqtt, now - 30_000, 2, 0, 0)); // VAR
+            await grain.Apply(Merge.Updates.Score(UpdateSource.Mqtt, now - 20_000, 2, 0, 0, phaseKickoff: now / 1000 - 300)); // blocked
+            await grain.Apply(Merge.Updates.Score(UpdateSource.Api, now - 10_000, 42, 0, 0)); // unknown status
+        }
+
+        // The live-set gauges are read from ts_matches every 15 s.
+        string metrics = "";
+        for (var i = 0; i < 80 && !HasPositive(metrics, "goalgpt_live_matches{", "status=\"2\""); i++)
+        {
+            await Task.Delay(500);
+            metrics = await silo.Http.GetStringAsync("/metrics");
+        }
+
+        foreach (var series in new[]
+        {
+            "goalgpt_updates_received_total", "goalgpt_fields_applied_total", "goalgpt_fields_rejected_total",
+            "goalgpt_var_corrections_total", "goalgpt_kickoff_overwrite_blocked_total", "goalgpt_apply_duration_milliseconds_bucket",
+            "goalgpt_lock_acquire_duration_milliseconds_bucket", "goalgpt_writebehind_batch_size_bucket",
+            "goalgpt_writebehind_flush_duration_milliseconds_bucket", "goalgpt_writebehind_lag_milliseconds_bucket",
+        })
+        {
+            Assert.True(HasPositive(metrics, series), $"{series} missing or zero in /metrics:\n{metrics[..Math.Min(metrics.Length, 3000)]}");
+        }
+
+        Assert.Contains("goalgpt_writebehind_backlog", metrics);
+        Assert.Contains("goalgpt_live_matches_null_minute", metrics);
+        Assert.True(HasPositive(metrics, "goalgpt_fields_rejected_total{", "reason=\"unknown_status\""));
+        Assert.True(HasPositive(metrics, "goalgpt_live_matches{", "status=\"2\""));
+        Assert.Contains("orleans_", metrics);
+
+        // The dashboard asks for its credentials.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await silo.Http.GetAsync("/dashboard/")).StatusCode);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/dashboard/");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:s3cret-for-tests")));
+        Assert.Equal(HttpStatusCode.OK, (await silo.Http.SendAsync(request)).StatusCode);
+        using var wrong = new HttpRequestMessage(HttpMethod.Get, "/dashboard/");
+        wrong.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:guess")));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await silo.Http.SendAsync(wrong)).StatusCode);
+
+        // Readiness follows PostgreSQL.
+        await PostgresServer.StopAsync();
+        try
+        {
+            var (down, downBody) = await silo.WaitForAsync("/health/ready", HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, down);
+            var failing = System.Text.Json.JsonDocument.Parse(downBody).RootElement.GetProperty("failing").EnumerateArray().Select(e => e.GetString()).ToList();
+            Assert.Contains("postgresql", failing);
+            Assert.DoesNotContain("redis", failing);
+        }
+        finally
+        {
+            await PostgresServer.StartAsync();
+        }
+
+        var (back, backBody) = await silo.WaitForAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(60));
+        Assert.True(back == HttpStatusCode.OK, backBody);
+    }
+
+    private static bool HasPositive(string metrics, string name, string? label = null) =>
+        metrics.Split('\n').Any(line => line.StartsWith(name, StringComparison.Ordinal)
+            && (label is null || line.Contains(label, StringComparison.Ordinal))
+            && double.TryParse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0);
+
+    private static async Task<IHost> ConnectClientAsync(string cluster)
+    {
+        var host = Host.CreateDefaultBuilder()
+            .UseOrleansClient(c =>
+            {
+                c.Configure<ClusterOptions>(o => { o.ClusterId = cluster; o.ServiceId = cluster; });
+                c.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(TestEnvironment.Redis));
+            })
+            .Build();
+        await host.StartAsync();
+        return host;
+    }
+}
