@@ -32,9 +32,9 @@ public sealed partial class MatchGrain(
     /// <summary>Updates applied since the state was last saved: replayed after a reload, handed over when fenced out.</summary>
     private readonly List<MatchUpdate> _unsaved = [];
     private MatchLease? _lease;
+    private LeaseState? _leaseState;
     private MatchLease? _staleLease;
     private TsMatchRow? _lastRow;
-    private long _leaseValidUntilMs;
     private long _nextLeaseTickMs;
     private long _leaseRetryMs;
     private bool _stateDirty;
@@ -66,6 +66,7 @@ public sealed partial class MatchGrain(
         if (Leased && _stateDirty) await SaveStateAsync();
         if (_lease is { } lease)
         {
+            locks.Untrack(Id);
             await locks.ReleaseAsync(lease);
             _lease = null;
         }
@@ -181,9 +182,9 @@ public sealed partial class MatchGrain(
     private void Write(IEnumerable<string> fields)
     {
         if (!Leased) return;
-        if (locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() >= _leaseValidUntilMs)
+        if (_leaseState!.Lost || locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() >= _leaseState.ValidUntilMs)
         {
-            LoseLease("expired before renewal");
+            LoseLease(_leaseState.Lost ? "renewal refused" : "expired before renewal");
             return;
         }
 
@@ -229,13 +230,9 @@ public sealed partial class MatchGrain(
                 return;
             }
 
-            if (await locks.RenewAsync(lease))
-            {
-                _leaseValidUntilMs = LeaseDeadline();
-                return;
-            }
-
-            LoseLease("renewal refused");
+            // The silo's renewer keeps the lease; here it is only checked.
+            if (!_leaseState!.Lost && locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() < _leaseState.ValidUntilMs) return;
+            LoseLease(_leaseState.Lost ? "renewal refused" : "expired before renewal");
         }
 
         await TryTakeLeaseAsync(ct);
@@ -294,7 +291,7 @@ public sealed partial class MatchGrain(
         }
 
         _lease = lease;
-        _leaseValidUntilMs = LeaseDeadline();
+        _leaseState = locks.Track(lease);
         _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)(locks.Ttl / 3).TotalMilliseconds;
         _leaseRetryMs = 0;
         _unsaved.Clear();
@@ -311,13 +308,11 @@ public sealed partial class MatchGrain(
         _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + _leaseRetryMs / 2 + Random.Shared.NextInt64(_leaseRetryMs / 2 + 1);
     }
 
-    /// <summary>Redis expires the lock by the wall clock, whatever clock the domain logic runs on.</summary>
-    private long LeaseDeadline() => locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)locks.Ttl.TotalMilliseconds;
-
     private void LoseLease(string why)
     {
         metrics.LeaseRenewalsLost.Add(1);
         LogLeaseLost(Id, why);
+        locks.Untrack(Id);
         _staleLease = _lease;
         _lease = null;
     }
@@ -326,6 +321,7 @@ public sealed partial class MatchGrain(
     {
         if (_fencedOut) return;
         _fencedOut = true;
+        locks.Untrack(Id);
         _lease = null;
         metrics.FencedOutWrites.Add(1, new KeyValuePair<string, object?>("target", target));
         LogFencedOut(Id, target, _unsaved.Count);

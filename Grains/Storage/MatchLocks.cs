@@ -21,8 +21,20 @@ public sealed partial class MatchLocks(
     NpgsqlDataSource database,
     IOptions<LockOptions> options,
     GoalGptMetrics metrics,
-    ILogger<MatchLocks> logger)
+    ILogger<MatchLocks> logger) : IDisposable
 {
+    private const string RenewManyScript = """
+        local r = {}
+        for i, key in ipairs(KEYS) do
+          if redis.call('get', key) == ARGV[i + 1] then r[i] = redis.call('pexpire', key, ARGV[1]) else r[i] = 0 end
+        end
+        return r
+        """;
+
+    private const int RenewBatch = 500;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LeaseState> _held = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private int _renewerStarted;
     private const string RenewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
     private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -130,6 +142,59 @@ public sealed partial class MatchLocks(
         }
     }
 
+    /// <summary>
+    /// Keeps <paramref name="lease"/> renewed by the silo's renewer: every third of the TTL, all held
+    /// leases of this silo in one Lua script per <see cref="RenewBatch"/> (a call per grain would be
+    /// 20,000 Redis calls/s at 100,000 matches). The returned state says until when it is valid.
+    /// </summary>
+    public LeaseState Track(MatchLease lease)
+    {
+        var state = new LeaseState(lease, Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)Ttl.TotalMilliseconds);
+        _held[lease.MatchId] = state;
+        if (Interlocked.Exchange(ref _renewerStarted, 1) == 0) _ = Task.Run(RenewLoopAsync);
+        return state;
+    }
+
+    /// <summary>Stops renewing the lease of <paramref name="matchId"/> (lost, or released next).</summary>
+    public void Untrack(string matchId) => _held.TryRemove(matchId, out _);
+
+    private async Task RenewLoopAsync()
+    {
+        using var timer = new PeriodicTimer(Ttl / 3);
+        while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+        {
+            foreach (var batch in _held.Values.Chunk(RenewBatch))
+            {
+                var started = Clock.GetUtcNow().ToUnixTimeMilliseconds();
+                try
+                {
+                    if (!redis.IsConnected) break;
+                    var keys = batch.Select(l => Key(l.Lease.MatchId)).ToArray();
+                    var args = new RedisValue[batch.Length + 1];
+                    args[0] = (long)Ttl.TotalMilliseconds;
+                    for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
+                    var results = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(RenewManyScript, keys, args).ConfigureAwait(false))!;
+                    for (var i = 0; i < batch.Length; i++)
+                    {
+                        if ((long)results[i] == 1) batch[i].Renewed(started + (long)Ttl.TotalMilliseconds);
+                        else batch[i].Lost = true;
+                    }
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
+                {
+                    // Leases run out by themselves; their grains stop writing when they do.
+                    break;
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
     /// <summary>Releases the lock if it is still ours.</summary>
     public async Task ReleaseAsync(MatchLease lease)
     {
@@ -159,6 +224,26 @@ public sealed partial class MatchLocks(
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Match {MatchId}: lock unavailable ({Dependency}); accepting in memory and retrying")]
     private partial void LogUnavailable(Exception ex, string matchId, string dependency);
+}
+
+/// <summary>A held lease as its renewer sees it: valid until <see cref="ValidUntilMs"/> (wall clock), or lost.</summary>
+public sealed class LeaseState(MatchLease lease, long validUntilMs)
+{
+    private long _validUntilMs = validUntilMs;
+    private volatile bool _lost;
+
+    public MatchLease Lease { get; } = lease;
+
+    public long ValidUntilMs => Interlocked.Read(ref _validUntilMs);
+
+    /// <summary>The lock is someone else's now: a renewal found another owner.</summary>
+    public bool Lost
+    {
+        get => _lost;
+        set => _lost = value;
+    }
+
+    public void Renewed(long validUntilMs) => Interlocked.Exchange(ref _validUntilMs, validUntilMs);
 }
 
 /// <summary>Lock and lease settings (section <c>Locks</c>).</summary>

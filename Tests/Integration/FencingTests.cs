@@ -69,6 +69,7 @@ public sealed class FencingTests(ITestOutputHelper output) : IAsyncLifetime
 
         // The writer stalls (GC pause, VM freeze) past its lease; another takes over and writes.
         var takeover = (await locks.TryAcquireAsync(id))!;
+        var held = locks.Track(takeover); // the silo's renewer keeps the new owner's lease
         Assert.True(takeover.FenceToken > paused.FenceToken);
         Assert.Empty(await _db.Table.UpsertAsync([Row(id, takeover.FenceToken, home: 2, ts: 2_000)]));
 
@@ -76,7 +77,10 @@ public sealed class FencingTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal([id], await _db.Table.UpsertAsync([Row(id, paused.FenceToken, home: 7, ts: 3_000)]));
         Assert.Equal(2, (await _db.Table.ReadAsync(id))!.HomeScore);
         await locks.ReleaseAsync(paused); // not its lock any more: must not free the new owner's
+        await Task.Delay(TimeSpan.FromSeconds(1.5)); // longer than the TTL: only renewals keep it
         Assert.Equal(takeover.Owner, (string?)await _redis.GetDatabase().StringGetAsync(MatchLocks.Key(id)));
+        Assert.False(held.Lost);
+        locks.Dispose();
     }
 
     [Fact]
