@@ -123,13 +123,7 @@ public static partial class FieldMerge
             }
         }
 
-        var result = new ApplyResult(fields);
-        if (result.AnyApplied)
-        {
-            state.LastChangeMs = Math.Max(state.LastChangeMs, u.ObservedAtMs);
-        }
-
-        return new MergeOutcome(result, events);
+        return new MergeOutcome(new ApplyResult(fields), events);
     }
 
     private static MergeOutcome RejectWhole(MatchUpdate u, string reason, List<MergeEvent> events)

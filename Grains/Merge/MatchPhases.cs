@@ -13,9 +13,6 @@ public static class MatchPhases
     public const int Penalties = 7;
     public const int End = 8;
 
-    /// <summary>Statuses in which a match is live and its minute must never be NULL.</summary>
-    public static bool IsLive(int status) => status is 2 or 3 or 4 or 5 or 7;
-
     /// <summary>Side states: entered and left from any state.</summary>
     public static bool IsSideState(int status) => status is 0 or >= 9 and <= 13;
 

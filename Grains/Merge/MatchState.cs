@@ -44,9 +44,6 @@ public sealed class MatchState
     /// <summary>The watchdog is asked for a re-poll (unconfirmed regression).</summary>
     [Id(20)] public bool RepollRequested { get; set; }
 
-    /// <summary>Newest observation that changed anything (ms).</summary>
-    [Id(21)] public long LastChangeMs { get; set; }
-
     /// <summary>The fencing epoch of the activation that last saved this state.</summary>
     [Id(22)] public long FenceToken { get; set; }
 }
@@ -83,7 +80,6 @@ public static class MatchStateFold
         if (other.ProviderUpdateTime > (target.ProviderUpdateTime ?? long.MinValue)) target.ProviderUpdateTime = other.ProviderUpdateTime;
         if (target.Regression is null && other.Regression is not null && other.Regression.Status != target.Status?.Value) target.Regression = other.Regression;
         target.RepollRequested |= other.RepollRequested;
-        target.LastChangeMs = Math.Max(target.LastChangeMs, other.LastChangeMs);
         if (ReferenceEquals(target.Status, other.Status)) target.PhaseEnteredAtMs = other.PhaseEnteredAtMs;
     }
 

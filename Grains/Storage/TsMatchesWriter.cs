@@ -26,8 +26,6 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _fencedOut = new(StringComparer.Ordinal);
     private Task? _loop;
-    private long _statements;
-    private long _rowsWritten;
     private bool _outage;
 
     public TsMatchesWriter(TsMatchesTable table, TimeProvider time, GoalGptMetrics metrics,
@@ -43,12 +41,6 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
 
     /// <summary>A match's newest row; <see cref="ChangedTs"/> is when a value first changed in it (null: only times moved).</summary>
     private sealed record Pending(TsMatchRow Row, long FirstAcceptedTs, long? ChangedTs, HashSet<string> Fields);
-
-    /// <summary>Upsert statements issued (successful or not).</summary>
-    public long Statements => Interlocked.Read(ref _statements);
-
-    /// <summary>Rows written successfully.</summary>
-    public long RowsWritten => Interlocked.Read(ref _rowsWritten);
 
     /// <summary>Matches waiting to be written.</summary>
     public int Backlog
@@ -181,7 +173,6 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         IReadOnlyList<string> fenced;
         try
         {
-            Interlocked.Increment(ref _statements);
             // Ordered by id: writers on several silos then lock rows in the same order and cannot deadlock.
             fenced = await _table.UpsertAsync(batch.Select(p => p.Row).OrderBy(r => r.ExternalId, StringComparer.Ordinal).ToList(), CancellationToken.None).ConfigureAwait(false);
         }
@@ -200,7 +191,6 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
 
         var finished = _time.GetTimestamp();
         if (fenced.Count > 0) RecordFencedOut(batch, fenced);
-        Interlocked.Add(ref _rowsWritten, batch.Count - fenced.Count);
         _metrics.FlushBatchSize.Record(batch.Count);
         _metrics.FlushDuration.Record(_time.GetElapsedTime(started, finished).TotalMilliseconds);
         foreach (var p in batch)
