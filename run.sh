@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the service: starts PostgreSQL and Redis on 127.0.0.1 (installing Redis if missing),
-# applies the migrations, then runs the silo in the foreground (Ctrl+C stops it gracefully).
+# Runs the service: starts PostgreSQL, Redis and mosquitto on 127.0.0.1 (installing what is missing),
+# applies the migrations, starts the feed simulator unless Provider__BaseUrl points at a real provider,
+# then runs the silo in the foreground (Ctrl+C stops it gracefully, and the simulator with it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
@@ -11,5 +12,23 @@ bash scripts/deps.sh
 
 dotnet build Silo/Silo.csproj --nologo -v q -c Release
 dotnet run --project Silo --no-build -c Release -- migrate
-echo "[run] silo: http://127.0.0.1:8080/health/live  metrics: http://127.0.0.1:8080/metrics"
-exec dotnet run --project Silo --no-build -c Release "$@"
+
+if [ -z "${Provider__BaseUrl:-}" ]; then
+  dotnet build Simulator/Simulator.csproj --nologo -v q -c Release
+  sim_port="${GOALGPT_SIMULATOR_PORT:-8090}"
+  Urls="http://127.0.0.1:$sim_port" Simulator__Mqtt__Port="$GOALGPT_MQTT_PORT" \
+    dotnet Simulator/bin/Release/net10.0/Orleans.GoalGpt.Simulator.dll > .local/simulator.log 2>&1 &
+  sim_pid=$!
+  trap 'kill "$sim_pid" 2>/dev/null || true' EXIT
+  export Provider__BaseUrl="http://127.0.0.1:$sim_port/v1/football"
+  export Mqtt__Host=127.0.0.1 Mqtt__Port="$GOALGPT_MQTT_PORT"
+  echo "[run] feed simulator: http://127.0.0.1:$sim_port/sim/truth (ground truth), log .local/simulator.log"
+fi
+: "${Mqtt__Host:?set Mqtt__Host (the provider's MQTT broker) or Mqtt__Enabled=false}"
+
+echo "[run] silo: http://127.0.0.1:8080/health/ready  metrics: http://127.0.0.1:8080/metrics  dashboard: http://127.0.0.1:8080/dashboard"
+# shellcheck disable=SC1091
+. .local/secrets
+echo "[run] the silo logs 'ts_matches: N live matches' every 15 s; to look yourself:"
+echo "      PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p ${GOALGPT_PG_PORT:-55432} -U goalgpt goalgpt -c 'SELECT external_id, status_id, minute_text, home_score, away_score FROM ts_matches WHERE status_id IN (2,3,4,5,7)'"
+dotnet run --project Silo --no-build -c Release "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the solution against real PostgreSQL and Redis (started by scripts/deps.sh),
+# Runs every test of the solution against real PostgreSQL, Redis and mosquitto (started by scripts/deps.sh),
 # then prints "N passed, N failed" from the test results. Exit code: 0 only when nothing failed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Diagnostics;
+using Orleans.GoalGpt.Grains.Jobs;
 using Orleans.GoalGpt.Grains.Merge;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.Runtime;
@@ -25,6 +26,7 @@ public sealed partial class MatchGrain(
     MatchLocks locks,
     GoalGptMetrics metrics,
     IOptions<MatchGrainOptions> options,
+    IOptions<JobsOptions> jobs,
     ILogger<MatchGrain> logger) : Grain, IMatchGrain
 {
     private static readonly string[] MinuteFields = ["minute"];
@@ -418,6 +420,7 @@ public sealed partial class MatchGrain(
                 case UnconfirmedRegression r:
                     metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "unconfirmed"));
                     LogRegression(Id, r.From, r.To, source, "unconfirmed; re-poll requested");
+                    if (jobs.Value.Enabled) GrainFactory.GetGrain<IWatchdogJobGrain>(FeedJobs.Key).RequestRepoll(Id).Ignore();
                     break;
                 case ConfirmedRegression r:
                     metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "confirmed"));

@@ -1,7 +1,11 @@
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.GoalGpt.Grains;
+using Microsoft.Extensions.Http.Resilience;
 using Orleans.GoalGpt.Grains.Diagnostics;
+using Orleans.GoalGpt.Grains.Ingest;
+using Orleans.GoalGpt.Grains.Jobs;
+using Polly;
 using Orleans.GoalGpt.Grains.Storage;
 using StackExchange.Redis;
 
@@ -52,7 +56,72 @@ public static class GoalGptSilo
         services.AddOptions<MatchGrainOptions>().BindConfiguration(MatchGrainOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<LockOptions>().BindConfiguration(LockOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section);
+        AddIngest(services, configuration);
         return silo;
+    }
+
+    /// <summary>The provider client, the feed jobs and the MQTT subscriber (issue: ingest).</summary>
+    private static void AddIngest(IServiceCollection services, IConfiguration configuration)
+    {
+        var jobsEnabled = configuration.GetValue($"{JobsOptions.Section}:Enabled", true);
+        var mqttEnabled = configuration.GetValue($"{MqttOptions.Section}:Enabled", true);
+        services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        foreach (var (name, interval) in JobNames.DefaultIntervals)
+        {
+            services.AddOptions<JobOptions>(name).Configure(o => o.Interval = interval)
+                .BindConfiguration($"{JobsOptions.Section}:{name}").ValidateDataAnnotations().ValidateOnStart();
+        }
+
+        // Settings of a part that is switched off are not required.
+        var provider = services.AddOptions<ProviderOptions>().BindConfiguration(ProviderOptions.Section);
+        if (jobsEnabled) provider.ValidateDataAnnotations().ValidateOnStart();
+        var mqtt = services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section);
+        if (mqttEnabled) mqtt.ValidateDataAnnotations().ValidateOnStart();
+
+        services.AddSingleton<ProviderRateLimiter>();
+        services.AddSingleton<MatchFeed>();
+        services.AddSingleton<FeedJobServices>();
+        services.AddTransient<ProviderCallHandler>();
+        services.AddTransient<ProviderRateLimitHandler>();
+        var client = services.AddHttpClient<ProviderClient>((sp, http) =>
+            {
+                var o = sp.GetRequiredService<IOptions<ProviderOptions>>().Value;
+                if (Uri.TryCreate(o.BaseUrl?.TrimEnd('/') + "/", UriKind.Absolute, out var baseUrl)) http.BaseAddress = baseUrl;
+                http.Timeout = Timeout.InfiniteTimeSpan; // the resilience pipeline times calls out
+            })
+            .UseSocketsHttpHandler((h, _) => h.PooledConnectionLifetime = TimeSpan.FromMinutes(2))
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+
+        // Outside in: total timeout, retries, circuit breaker; then per attempt the cluster-wide rate
+        // limit, the attempt timeout (not counting the wait for a slot) and error detection.
+        client.AddResilienceHandler("provider", (pipeline, context) =>
+        {
+            var o = context.ServiceProvider.GetRequiredService<IOptions<ProviderOptions>>().Value;
+            static ValueTask<bool> Failed(Outcome<HttpResponseMessage> outcome) =>
+                ValueTask.FromResult(outcome.Exception is ProviderCallException || HttpClientResiliencePredicates.IsTransient(outcome));
+            pipeline.AddTimeout(o.TotalTimeout)
+                .AddRetry(new HttpRetryStrategyOptions
+                {
+                    MaxRetryAttempts = o.MaxRetries,
+                    Delay = o.RetryDelay,
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    ShouldHandle = args => Failed(args.Outcome),
+                })
+                .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+                {
+                    FailureRatio = 0.5,
+                    MinimumThroughput = o.CircuitBreakerMinimumThroughput,
+                    SamplingDuration = TimeSpan.FromSeconds(60),
+                    BreakDuration = o.CircuitBreakDuration,
+                    ShouldHandle = args => Failed(args.Outcome),
+                });
+        });
+        client.AddHttpMessageHandler<ProviderRateLimitHandler>();
+        client.AddResilienceHandler("provider-attempt", (pipeline, context) =>
+            pipeline.AddTimeout(context.ServiceProvider.GetRequiredService<IOptions<ProviderOptions>>().Value.AttemptTimeout));
+        client.AddHttpMessageHandler<ProviderCallHandler>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, FeedKeeper>();
     }
 
     private static void TryAddSingleton<T>(this IServiceCollection services, T instance)

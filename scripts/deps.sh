@@ -9,6 +9,7 @@ mkdir -p "$state"
 
 PG_PORT="${GOALGPT_PG_PORT:-55432}"
 REDIS_PORT="${GOALGPT_REDIS_PORT:-56379}"
+MQTT_PORT="${GOALGPT_MQTT_PORT:-51883}"
 
 log() { printf '[deps] %s\n' "$*"; }
 
@@ -118,6 +119,22 @@ if ! REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" pin
   done
 fi
 
+# --- MQTT broker (mosquitto; the simulator publishes to it, tests stop and start it) ---------
+mqtt_dir="$state/mosquitto"; mkdir -p "$mqtt_dir"
+cat > "$mqtt_dir/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+user $(id -un)
+log_dest file $mqtt_dir/mosquitto.log
+CONF
+mqtt_up() { (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null; }
+if ! mqtt_up; then
+  log "starting mosquitto on 127.0.0.1:$MQTT_PORT"
+  mosquitto -c "$mqtt_dir/mosquitto.conf" -d
+  for _ in $(seq 1 50); do mqtt_up && break; sleep 0.1; done
+fi
+
 cat > "$state/env" <<ENV
 export ConnectionStrings__Postgres='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt;Username=goalgpt;Password=$PG_PASSWORD;Maximum Pool Size=40'
 export ConnectionStrings__Redis='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
@@ -126,5 +143,7 @@ export GOALGPT_TEST_REDIS='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortC
 export GOALGPT_PGDATA='$pgdata'
 export GOALGPT_PGBIN='$PGBIN'
 export GOALGPT_REDIS_CONF='$redis_dir/redis.conf'
+export GOALGPT_MQTT_PORT='$MQTT_PORT'
+export GOALGPT_MQTT_CONF='$mqtt_dir/mosquitto.conf'
 ENV
-log "ready: PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT (settings in .local/env)"
+log "ready: PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT, MQTT 127.0.0.1:$MQTT_PORT (settings in .local/env)"

@@ -32,7 +32,18 @@ public sealed class GoalGptMetrics
         meter.CreateObservableGauge("goalgpt.live_matches.null_minute", () => LiveMatches.Sum(l => l.Value.NullMinute),
             description: "Live matches in ts_matches with a NULL minute or minute_source (must be 0).");
         meter.CreateObservableGauge("goalgpt.writebehind.backlog", () => Backlog?.Invoke() ?? 0, description: "Matches waiting to be written.");
+        ProviderCalls = meter.CreateCounter<long>("goalgpt.provider.calls", description: "Provider HTTP attempts, by endpoint and outcome (ok or the failure).");
+        ProviderCallDuration = meter.CreateHistogram<double>("goalgpt.provider.call.duration", unit: "ms", description: "Duration of one provider attempt, by endpoint and outcome.");
+        ProviderRateLimitWaits = meter.CreateCounter<long>("goalgpt.provider.rate_limit_waits", description: "Provider calls that waited for the cluster-wide rate limit, by endpoint.");
+        MqttMessages = meter.CreateCounter<long>("goalgpt.mqtt.messages", description: "MQTT messages, by outcome (applied, duplicate, partial, malformed, ignored).");
+        meter.CreateObservableGauge("goalgpt.mqtt.connected", () => MqttConnected ? 1 : 0, description: "1 while this silo's MQTT subscriber is connected.");
+        JobDuration = meter.CreateHistogram<double>("goalgpt.job.duration", unit: "ms", description: "Duration of one feed job run, by job_name and outcome.");
+        meter.CreateObservableGauge("goalgpt.job.last_success", () => _jobLastSuccess.Select(j =>
+            new Measurement<double>(j.Value, new KeyValuePair<string, object?>("job_name", j.Key))), unit: "s",
+            description: "Unix time of the last successful run of each feed job run on this silo.");
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, double> _jobLastSuccess = new(StringComparer.Ordinal);
 
     public Counter<long> UpdatesReceived { get; }
     public Counter<long> FieldsApplied { get; }
@@ -52,6 +63,18 @@ public sealed class GoalGptMetrics
     public Counter<long> LockFailed { get; }
     public Counter<long> LeaseRenewalsLost { get; }
     public Counter<long> FencedOutWrites { get; }
+
+    public Counter<long> ProviderCalls { get; }
+    public Histogram<double> ProviderCallDuration { get; }
+    public Counter<long> ProviderRateLimitWaits { get; }
+    public Counter<long> MqttMessages { get; }
+    public Histogram<double> JobDuration { get; }
+
+    /// <summary>Whether this silo's MQTT subscriber is connected (set by the subscriber).</summary>
+    public bool MqttConnected { get; set; }
+
+    /// <summary>Records a successful run of a feed job at <paramref name="unixSeconds"/>.</summary>
+    public void JobSucceeded(string jobName, double unixSeconds) => _jobLastSuccess[jobName] = unixSeconds;
 
     /// <summary>The live set as last read from ts_matches: status → (matches, with NULL minute).</summary>
     public IReadOnlyDictionary<int, (long Live, long NullMinute)> LiveMatches { get; set; } = new Dictionary<int, (long, long)>();

@@ -90,5 +90,18 @@ public static class MatchStateFold
 /// <summary>What grain state holds that the ts_matches row does not: only these make a state save necessary.</summary>
 public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested)
 {
-    public static MatchStateExtras Of(MatchState s) => new(s.Regression, s.CarriedMinute, s.PhaseEnteredAtMs, s.RepollRequested);
+    /// <summary>
+    /// The phase entry time counts only while the phase's kick-off is unknown (it is what the minute is
+    /// then estimated from): otherwise every match's first update would cost a state save.
+    /// </summary>
+    public static MatchStateExtras Of(MatchState s) => new(s.Regression, s.CarriedMinute,
+        PhaseKickoffKnown(s) ? null : s.PhaseEnteredAtMs, s.RepollRequested);
+
+    private static bool PhaseKickoffKnown(MatchState s) => s.Status?.Value switch
+    {
+        2 => s.FirstHalfKickoff is not null,
+        4 => s.SecondHalfKickoff is not null,
+        5 or 6 => s.OvertimeKickoff is not null,
+        _ => true, // no other phase estimates its minute from the entry time
+    };
 }

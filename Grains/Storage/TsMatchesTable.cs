@@ -157,6 +157,53 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         return rows;
     }
 
+    /// <summary>Every live match (status 2, 3, 4, 5, 7) with its minute (the partial live index).</summary>
+    public async Task<IReadOnlyList<(string ExternalId, int StatusId, int? Minute)>> ReadLiveAsync(CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT external_id, status_id, minute FROM ts_matches WHERE status_id IN (2, 3, 4, 5, 7)");
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var live = new List<(string, int, int?)>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            live.Add((reader.GetString(0), reader.GetInt16(1), reader.IsDBNull(2) ? null : reader.GetInt32(2)));
+        }
+
+        return live;
+    }
+
+    /// <summary>
+    /// Live matches the watchdog must re-poll: no provider observation (status or scores) for
+    /// <paramref name="staleAfter"/> (<paramref name="staleAfterHalfTime"/> at half-time), or still
+    /// live <paramref name="overdueAfterKickoff"/> after kick-off (the scheduled one when unknown).
+    /// </summary>
+    public async Task<IReadOnlyList<(string ExternalId, string Reason, long? ProviderUpdateTime)>> ReadWatchdogCandidatesAsync(
+        long nowMs, TimeSpan staleAfter, TimeSpan staleAfterHalfTime, TimeSpan overdueAfterKickoff, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT external_id,
+                   CASE WHEN COALESCE(first_half_kickoff_ts, match_time) < @now_s - @overdue_s THEN 'overdue' ELSE 'stale' END,
+                   provider_update_time
+            FROM ts_matches
+            WHERE status_id IN (2, 3, 4, 5, 7)
+              AND (COALESCE(GREATEST(status_timestamp, home_score_timestamp, away_score_timestamp, raw_scores_timestamp), 0)
+                     < @now_ms - CASE WHEN status_id = 3 THEN @stale_ht_ms ELSE @stale_ms END
+                   OR COALESCE(first_half_kickoff_ts, match_time) < @now_s - @overdue_s)
+            """);
+        cmd.Parameters.AddWithValue("now_ms", nowMs);
+        cmd.Parameters.AddWithValue("now_s", nowMs / 1000);
+        cmd.Parameters.AddWithValue("stale_ms", (long)staleAfter.TotalMilliseconds);
+        cmd.Parameters.AddWithValue("stale_ht_ms", (long)staleAfterHalfTime.TotalMilliseconds);
+        cmd.Parameters.AddWithValue("overdue_s", (long)overdueAfterKickoff.TotalSeconds);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var candidates = new List<(string, string, long?)>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            candidates.Add((reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2)));
+        }
+
+        return candidates;
+    }
+
     private static TsMatchRow ReadRow(NpgsqlDataReader r)
     {
         string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);

@@ -12,6 +12,7 @@ internal sealed partial class LiveMatchesMonitor(NpgsqlDataSource database, Goal
     : BackgroundService
 {
     private static readonly TimeSpan Period = TimeSpan.FromSeconds(15);
+    private string? _lastSummary;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -20,7 +21,11 @@ internal sealed partial class LiveMatchesMonitor(NpgsqlDataSource database, Goal
         {
             try
             {
-                metrics.LiveMatches = await ReadAsync(stoppingToken);
+                var live = await ReadAsync(stoppingToken);
+                metrics.LiveMatches = live;
+                var summary = string.Join(", ", live.Where(l => l.Value.Live > 0).Select(l => $"status {l.Key}: {l.Value.Live}"));
+                if (summary != _lastSummary) LogLive(live.Sum(l => l.Value.Live), summary, live.Sum(l => l.Value.NullMinute));
+                _lastSummary = summary;
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
             {
@@ -41,6 +46,9 @@ internal sealed partial class LiveMatchesMonitor(NpgsqlDataSource database, Goal
         while (await reader.ReadAsync(ct)) live[reader.GetInt16(0)] = (reader.GetInt64(1), reader.GetInt64(2));
         return live;
     }
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "ts_matches: {Live} live matches ({ByStatus}), {NullMinute} with a NULL minute")]
+    private partial void LogLive(long live, string byStatus, long nullMinute);
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Warning, Message = "Live match gauges not refreshed: PostgreSQL unreachable")]
     private partial void LogReadFailed(Exception ex);

@@ -48,7 +48,9 @@ public sealed class GoalGptCluster : IAsyncDisposable
             ["WriteBehind:FlushInterval"] = "00:00:00.050",
             ["MatchGrain:MinuteTickInterval"] = "00:00:01",
             ["MatchGrain:StateSaveInterval"] = "00:00:02",
-        }.Concat(settings ?? new Dictionary<string, string?>())));
+            ["Jobs:Enabled"] = "false", // ingest only where a test gives it a provider and a broker
+            ["Mqtt:Enabled"] = "false",
+        }.Overridden(settings)));
         if (fakeTime) builder.AddSiloBuilderConfigurator<FakeTimeConfigurator>();
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
@@ -112,5 +114,15 @@ public sealed class GoalGptCluster : IAsyncDisposable
     {
         public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) =>
             clientBuilder.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(configuration["ConnectionStrings:Redis"]!));
+    }
+}
+
+internal static class SettingsExtensions
+{
+    /// <summary>These settings with <paramref name="overrides"/> replacing or adding keys.</summary>
+    public static Dictionary<string, string?> Overridden(this Dictionary<string, string?> settings, IDictionary<string, string?>? overrides)
+    {
+        foreach (var (k, v) in overrides ?? new Dictionary<string, string?>()) settings[k] = v;
+        return settings;
     }
 }

@@ -49,7 +49,9 @@ public sealed class SiloProcess : IAsyncDisposable
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Orleans.GoalGpt.Silo.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("ConnectionStrings__", StringComparison.Ordinal)).ToList()) psi.Environment.Remove(key);
+        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("ConnectionStrings__", StringComparison.Ordinal) || k.StartsWith("Mqtt__", StringComparison.Ordinal)).ToList()) psi.Environment.Remove(key);
+        psi.Environment["Jobs__Enabled"] = "false"; // ingest only where a test gives it a provider
+        psi.Environment["Mqtt__Enabled"] = "false";
         psi.Environment["Urls"] = $"http://127.0.0.1:{httpPort}";
         psi.Environment["Orleans__SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["Orleans__GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);

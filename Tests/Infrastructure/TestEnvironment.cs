@@ -8,10 +8,12 @@ internal static class TestEnvironment
     public static string PgData => Require("GOALGPT_PGDATA");
     public static string PgBin => Require("GOALGPT_PGBIN");
     public static string RedisConf => Require("GOALGPT_REDIS_CONF");
+    public static int MqttPort => int.Parse(Require("GOALGPT_MQTT_PORT"), System.Globalization.CultureInfo.InvariantCulture);
+    public static string MqttConf => Require("GOALGPT_MQTT_CONF");
 
     private static string Require(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
             ? value
             : throw new InvalidOperationException(
-                $"{name} is not set: run the tests with ./test.sh, which starts PostgreSQL and Redis and sets it.");
+                $"{name} is not set: run the tests with ./test.sh, which starts PostgreSQL, Redis and mosquitto and sets it.");
 }

@@ -21,7 +21,9 @@ public sealed class BenchSilo : IAsyncDisposable
 
     public TsMatchesWriter Writer => _host.Services.GetRequiredService<TsMatchesWriter>();
 
-    public static async Task<BenchSilo> StartAsync(string postgres, string redis)
+    public IServiceProvider Services => _host.Services;
+
+    public static async Task<BenchSilo> StartAsync(string postgres, string redis, IDictionary<string, string?>? settings = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
@@ -31,7 +33,10 @@ public sealed class BenchSilo : IAsyncDisposable
             ["ConnectionStrings:Postgres"] = postgres,
             ["ConnectionStrings:Redis"] = redis,
             ["Orleans:MembershipEntryExpiryMinutes"] = "5",
+            ["Jobs:Enabled"] = "false", // the bench is the producer
+            ["Mqtt:Enabled"] = "false",
         });
+        if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o =>

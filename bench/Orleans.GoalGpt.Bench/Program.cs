@@ -6,6 +6,7 @@ using Orleans.GoalGpt.Bench;
 using StackExchange.Redis;
 
 // Usage: bench/run.sh [--matches 1000,10000,100000] [--rates 20000,0] [--unpaced-up-to 10000] [--seconds 30] [--out dir] [--micro]
+//        bench/run.sh --ingest [--matches 2000] [--seconds 180] [--out dir]   (simulator -> jobs + MQTT -> ts_matches, real time)
 if (args.Contains("--micro"))
 {
     BenchmarkRunner.Run<MergeBenchmarks>();
@@ -18,6 +19,17 @@ var unpacedUpTo = int.Parse(Arg("--unpaced-up-to", "10000"), CultureInfo.Invaria
 var duration = TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "30"), CultureInfo.InvariantCulture));
 var server = Environment.GetEnvironmentVariable("GOALGPT_TEST_POSTGRES") ?? throw new InvalidOperationException("run through bench/run.sh");
 var redisCs = Environment.GetEnvironmentVariable("GOALGPT_TEST_REDIS")!;
+if (args.Contains("--ingest"))
+{
+    var ingest = await IngestRun.RunAsync(server, redisCs, int.Parse(Arg("--matches", "2000"), CultureInfo.InvariantCulture),
+        TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "180"), CultureInfo.InvariantCulture)));
+    Console.WriteLine(ingest);
+    Directory.CreateDirectory(Arg("--out", "bench/results"));
+    await File.WriteAllTextAsync(Path.Combine(Arg("--out", "bench/results"), "ingest.md"),
+        $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, load average before: {File.ReadAllText("/proc/loadavg").Trim()}{Environment.NewLine}{Environment.NewLine}{ingest}{Environment.NewLine}");
+    return 0;
+}
+
 var results = new List<RunResult>();
 Limits? limits = null;
 var loadBefore = File.ReadAllText("/proc/loadavg").Trim();

@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Logging;
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Diagnostics;
+
+namespace Orleans.GoalGpt.Grains.Ingest;
+
+/// <summary>What one delivery of parsed updates did.</summary>
+public readonly record struct FeedCounts(int Matches, int Updates, int FieldsApplied, int FieldsRejected, int InputRejected)
+{
+    public static FeedCounts operator +(FeedCounts a, FeedCounts b) => new(a.Matches + b.Matches, a.Updates + b.Updates,
+        a.FieldsApplied + b.FieldsApplied, a.FieldsRejected + b.FieldsRejected, a.InputRejected + b.InputRejected);
+
+    public override string ToString() =>
+        $"matches={Matches} updates={Updates} fields_applied={FieldsApplied} fields_rejected={FieldsRejected} input_rejected={InputRejected}";
+}
+
+/// <summary>
+/// Hands parsed provider input to the match grains: one <see cref="IMatchGrain.ApplyMany"/> per match,
+/// a bounded number in flight. What the edge refused is counted (<c>goalgpt.fields.rejected</c>) and
+/// logged once per delivery with the first reasons.
+/// </summary>
+public sealed partial class MatchFeed(IGrainFactory grains, GoalGptMetrics metrics, ILogger<MatchFeed> logger)
+{
+    private const int MaxInFlight = 64;
+
+    public async Task<FeedCounts> DeliverAsync(string origin, UpdateSource source, ParsedBatch batch, CancellationToken ct,
+        Func<string, bool>? include = null)
+    {
+        RecordRejections(origin, source, batch);
+        var byMatch = batch.Updates
+            .Where(u => include is null || include(u.MatchId))
+            .GroupBy(u => u.MatchId, StringComparer.Ordinal)
+            .Select(g => (Id: g.Key, Updates: (IReadOnlyList<MatchUpdate>)g.Select(u => u.Update).ToList()))
+            .ToList();
+
+        var applied = 0;
+        var rejected = 0;
+        await Parallel.ForEachAsync(byMatch, new ParallelOptions { MaxDegreeOfParallelism = MaxInFlight, CancellationToken = ct }, async (m, _) =>
+        {
+            var results = await grains.GetGrain<IMatchGrain>(m.Id).ApplyMany(m.Updates).ConfigureAwait(false);
+            Interlocked.Add(ref applied, results.Sum(r => r.Fields.Count(f => f.Outcome == FieldOutcome.Applied)));
+            Interlocked.Add(ref rejected, results.Sum(r => r.Rejected.Count()));
+        }).ConfigureAwait(false);
+
+        return new FeedCounts(byMatch.Count, byMatch.Sum(m => m.Updates.Count), applied, rejected, batch.Rejections.Count);
+    }
+
+    /// <summary>Counts and logs (once) what the edge refused in <paramref name="batch"/>.</summary>
+    public void RecordRejections(string origin, UpdateSource source, ParsedBatch batch)
+    {
+        if (batch.Rejections.Count == 0) return;
+        foreach (var r in batch.Rejections)
+        {
+            metrics.FieldsRejected.Add(1, new("source", source.ToWire()), new("field", r.Field), new("reason", r.Reason));
+        }
+
+        LogInputRejected(origin, batch.Rejections.Count, string.Join("; ", batch.Rejections.Take(3).Select(r => $"{r.Field}:{r.Reason} ({r.Detail})")));
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "{Origin}: {Count} input fields refused at the edge, first: {First}")]
+    private partial void LogInputRejected(string origin, int count, string first);
+}

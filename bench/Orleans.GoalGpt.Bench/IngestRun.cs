@@ -1,0 +1,170 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.GoalGpt.Grains.Diagnostics;
+using Orleans.GoalGpt.Simulator;
+using Orleans.GoalGpt.Simulator.Feed;
+using Orleans.GoalGpt.Simulator.Model;
+
+namespace Orleans.GoalGpt.Bench;
+
+/// <summary>
+/// The ingest path in real time: the feed simulator (HTTP at the production rate limit, MQTT through
+/// mosquitto, faults at 1 %) feeding one silo with every job on. Measures provider requests/s by
+/// endpoint and job runs, MQTT messages/s handled, and the time from a simulated goal (or VAR
+/// cancellation) to the new score in ts_matches.
+/// </summary>
+public static class IngestRun
+{
+    public static async Task<string> RunAsync(string server, string redis, int matches, TimeSpan duration)
+    {
+        var mqttPort = Environment.GetEnvironmentVariable("GOALGPT_MQTT_PORT") ?? throw new InvalidOperationException("run through bench/run.sh");
+        var topic = $"goalgpt/bench/{Guid.NewGuid():N}";
+        var sim = SimulatorHost.Build([], TimeProvider.System, c => c.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Simulator:Seed"] = "2026",
+            ["Simulator:Matches"] = matches.ToString(CultureInfo.InvariantCulture),
+            ["Simulator:FirstKickoff"] = "-01:00:00",
+            ["Simulator:KickoffSpread"] = "02:00:00",
+            ["Simulator:Mqtt:Port"] = mqttPort,
+            ["Simulator:Mqtt:Topic"] = topic,
+            ["Simulator:Faults:ErrorBody"] = "0.01",
+            ["Simulator:Faults:ErrorCode"] = "0.01",
+            ["Simulator:Faults:Http5xx"] = "0.01",
+            ["Simulator:Faults:MalformedJson"] = "0.01",
+            ["Simulator:Faults:StatusRegression"] = "0.02",
+            ["Simulator:Faults:ZeroKickoff"] = "0.05",
+            ["Simulator:Faults:MqttDrop"] = "0.01",
+            ["Simulator:Faults:MqttDuplicate"] = "0.05",
+            ["Simulator:Faults:MqttReorder"] = "0.01",
+        }));
+        sim.Urls.Clear();
+        sim.Urls.Add("http://127.0.0.1:0");
+        await sim.StartAsync();
+        var world = sim.Services.GetRequiredService<FeedWorld>();
+        var publisher = sim.Services.GetRequiredService<MqttPublisher>();
+
+        var db = await Database.RecreateAsync(server, "goalgpt_bench");
+        using var counters = new CounterTotals();
+        var silo = await BenchSilo.StartAsync(db.ConnectionString, redis, new Dictionary<string, string?>
+        {
+            ["Jobs:Enabled"] = "true",
+            ["Mqtt:Enabled"] = "true",
+            ["Provider:BaseUrl"] = sim.Urls.First() + ProviderApi.BasePath,
+            ["Provider:RequestsPerSecond"] = "1",
+            ["Mqtt:Host"] = "127.0.0.1",
+            ["Mqtt:Port"] = mqttPort,
+            ["Mqtt:Topic"] = topic,
+        });
+
+        var seen = new Dictionary<string, List<(int Home, int Away, long AtMs)>>(StringComparer.Ordinal);
+        var start = DateTimeOffset.UtcNow;
+        var measureFrom = start.AddSeconds(30); // the first sync of a day's matches is start-up, not steady state
+        var publishedBefore = 0L;
+        var handledBefore = 0L;
+        while (DateTimeOffset.UtcNow < start + duration)
+        {
+            if (publishedBefore == 0 && DateTimeOffset.UtcNow >= measureFrom)
+            {
+                publishedBefore = publisher.Published;
+                handledBefore = counters.Sum("goalgpt.mqtt.messages");
+                counters.Mark();
+            }
+
+            await using (var cmd = db.Source.CreateCommand("SELECT external_id, home_score, away_score FROM ts_matches WHERE home_score IS NOT NULL"))
+            await using (var reader = await cmd.ExecuteReaderAsync())
+            {
+                var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                while (await reader.ReadAsync())
+                {
+                    var id = reader.GetString(0);
+                    var score = (reader.GetInt32(1), reader.GetInt32(2));
+                    if (!seen.TryGetValue(id, out var list)) seen[id] = list = [];
+                    if (list.Count == 0 || (list[^1].Home, list[^1].Away) != score) list.Add((score.Item1, score.Item2, at));
+                }
+            }
+
+            await Task.Delay(100);
+        }
+
+        var end = DateTimeOffset.UtcNow;
+        var seconds = (end - measureFrom).TotalSeconds;
+        var published = publisher.Published - publishedBefore;
+        var handled = counters.Sum("goalgpt.mqtt.messages") - handledBefore;
+
+        // Goals (and VAR cancellations) in the window: when the displayed score changed in the truth, and when ts_matches showed it.
+        var latencies = new List<double>();
+        var missed = 0;
+        foreach (var m in world.Matches)
+        {
+            for (var i = 1; i < m.States.Count; i++)
+            {
+                var (before, after) = (m.States[i - 1], m.States[i]);
+                var changedAt = after.UpdatedAt * 1000;
+                if ((before.HomeScore, before.AwayScore) == (after.HomeScore, after.AwayScore)) continue;
+                if (changedAt < measureFrom.ToUnixTimeMilliseconds() || changedAt > end.ToUnixTimeMilliseconds() - 10_000) continue;
+                var shown = seen.GetValueOrDefault(m.Id)?.FirstOrDefault(s => (s.Home, s.Away) == (after.HomeScore, after.AwayScore) && s.AtMs >= changedAt);
+                if (shown is { } s) latencies.Add(s.AtMs - changedAt);
+                else missed++;
+            }
+        }
+
+        await silo.DisposeAsync();
+        await sim.StopAsync();
+        await sim.DisposeAsync();
+
+        latencies.Sort();
+        double P(double p) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(p / 100 * latencies.Count) - 1)];
+        var requests = counters.SinceMark("goalgpt.provider.calls", "endpoint");
+        var runs = counters.SinceMark("goalgpt.job.duration", "job_name");
+        var lines = new List<string>
+        {
+            $"Ingest: {matches:N0} simulated matches ({world.DetailLive(end.ToUnixTimeSeconds()).Count():N0} in detail_live at the end), {seconds:F0} s measured after 30 s of start-up, provider limit 1 request/s, faults on.",
+            "Provider requests/s by endpoint: " + string.Join(", ", requests.OrderBy(r => r.Key).Select(r => $"{r.Key} {r.Value / seconds:F3}")) +
+                $" (total {requests.Values.Sum() / seconds:F3}/s; failed attempts {counters.SinceMark("goalgpt.provider.calls", "outcome").Where(o => o.Key != "ok").Sum(o => o.Value)})",
+            "Job runs/s: " + string.Join(", ", runs.OrderBy(r => r.Key).Select(r => $"{r.Key} {r.Value / seconds:F3}")),
+            $"MQTT: {published / seconds:F1} messages/s published, {handled / seconds:F1} messages/s handled by the service",
+            $"Goal (or VAR cancellation) to its score in ts_matches: p50 {P(50):F0} ms, p99 {P(99):F0} ms, max {P(100):F0} ms over {latencies.Count} score changes ({missed} not seen: overtaken by the next change before a read)",
+        };
+        return string.Join(Environment.NewLine, lines);
+    }
+
+    /// <summary>Counter and histogram-count totals of the service's meter, by tag value, with a mark to measure from.</summary>
+    private sealed class CounterTotals : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentDictionary<string, long> _totals = new();
+        private Dictionary<string, long> _mark = [];
+
+        public CounterTotals()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == GoalGptMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<long>((i, v, tags, _) => Add(i.Name, v, tags));
+            _listener.SetMeasurementEventCallback<double>((i, _, tags, _) => Add(i.Name, 1, tags)); // histograms: count
+            _listener.Start();
+        }
+
+        private void Add(string name, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            _totals.AddOrUpdate(name, value, (_, v) => v + value);
+            foreach (var t in tags) _totals.AddOrUpdate($"{name}|{t.Key}|{t.Value}", value, (_, v) => v + value);
+        }
+
+        public long Sum(string name) => _totals.GetValueOrDefault(name);
+
+        public void Mark() => _mark = new Dictionary<string, long>(_totals);
+
+        public Dictionary<string, long> SinceMark(string name, string tag) => _totals
+            .Where(t => t.Key.StartsWith($"{name}|{tag}|", StringComparison.Ordinal))
+            .ToDictionary(t => t.Key[(name.Length + tag.Length + 2)..], t => t.Value - _mark.GetValueOrDefault(t.Key));
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
