@@ -113,15 +113,17 @@ public sealed class DataUpdateJobGrain(
 public sealed class MinuteClockJobGrain(
     [PersistentState("job.minute_clock", StorageNames.Matches)] IPersistentState<JobCursor> cursor,
     FeedJobServices services,
-    TsMatchesTable table) : FeedJobGrain(JobNames.MinuteClock, cursor, services), IMinuteClockJobGrain
+    TsMatchesTable table,
+    IGrainFactory grains) : FeedJobGrain(JobNames.MinuteClock, cursor, services), IMinuteClockJobGrain
 {
     protected override async Task<string> RunAsync(CancellationToken ct)
     {
         var live = await table.ReadLiveAsync(ct);
         var changed = 0;
+        // The bodies run on the thread pool, outside this activation: through the silo's factory, not this grain's.
         await Parallel.ForEachAsync(live, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct }, async (m, _) =>
         {
-            if (await GrainFactory.GetGrain<IMatchGrain>(m.ExternalId).RefreshMinute()) Interlocked.Increment(ref changed);
+            if (await grains.GetGrain<IMatchGrain>(m.ExternalId).RefreshMinute()) Interlocked.Increment(ref changed);
         });
         return $"live={live.Count} null_minute_rows={live.Count(m => m.Minute is null)} minute_changed={changed}";
     }

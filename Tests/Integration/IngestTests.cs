@@ -337,6 +337,37 @@ public sealed class IngestTests(ITestOutputHelper output)
         Assert.Equal(1, partialMatch.HomeScore?.Value);
     }
 
+    [Fact]
+    public async Task The_minute_clock_and_the_watchdog_find_their_matches_in_ts_matches()
+    {
+        await using var sim = await SimulatedProvider.StartAsync(GoalGptCluster.FakeTime, new Dictionary<string, string?>
+        {
+            ["Simulator:Matches"] = "1",
+            ["Simulator:Mqtt:Enabled"] = "false",
+        });
+        var settings = IngestSettings(sim, 200);
+        settings["Mqtt:Enabled"] = "false";
+        await using var cluster = await GoalGptCluster.StartAsync(silos: 1, fakeTime: true, settings: settings);
+        var clock = GoalGptCluster.FakeTime;
+        var nowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+        // Two live matches the provider does not know: one fresh, one silent for 10 minutes.
+        await cluster.Grains.GetGrain<IMatchGrain>("wd-fresh").Apply(new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = nowMs - 1_000, StatusId = 2, PhaseKickoffTs = nowMs / 1000 - 600 });
+        await cluster.Grains.GetGrain<IMatchGrain>("wd-silent").Apply(new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = nowMs - 600_000, StatusId = 4, PhaseKickoffTs = nowMs / 1000 - 1200 });
+        await cluster.PersistAndFlushAsync(["wd-fresh", "wd-silent"]);
+
+        var minute = await WhileTimePasses(clock, cluster.Grains.GetGrain<IMinuteClockJobGrain>(FeedJobs.Key).RunNow());
+        output.WriteLine($"minute clock: {minute.Counts} {minute.Error}");
+        Assert.True(minute.Succeeded, minute.Error);
+        Assert.Contains("live=2", minute.Counts);
+
+        var watchdog = await WhileTimePasses(clock, cluster.Grains.GetGrain<IWatchdogJobGrain>(FeedJobs.Key).RunNow());
+        output.WriteLine($"watchdog: {watchdog.Counts} {watchdog.Error}");
+        Assert.True(watchdog.Succeeded, watchdog.Error);
+        Assert.Contains("candidates=1 stale=1", watchdog.Counts);
+        Assert.Contains("not_found=1", watchdog.Counts);
+    }
+
     private static (int? Minute, string? Text) Minute(TruthRow t, long now) => t.StatusId switch
     {
         2 => Clamp(now - t.FirstHalfKickoffTs!.Value, 1, 45),

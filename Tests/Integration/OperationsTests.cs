@@ -58,7 +58,25 @@ public sealed class OperationsTests : IAsyncLifetime
     public async Task Health_metrics_and_dashboard_of_a_running_silo()
     {
         var cluster = $"ops-{Guid.NewGuid():N}";
-        await using var silo = SiloProcess.Start(Settings(cluster));
+        await using var sim = await SimulatedProvider.StartAsync(TimeProvider.System, new Dictionary<string, string?>
+        {
+            ["Simulator:Matches"] = "300",
+            ["Simulator:FirstKickoff"] = "-01:00:00",
+            ["Simulator:KickoffSpread"] = "01:00:00",
+            ["Simulator:Faults:ErrorBody"] = "0.2",
+        });
+        var settings = Settings(cluster);
+        settings["Jobs__Enabled"] = "true";
+        settings["Mqtt__Enabled"] = "true";
+        settings["Provider__BaseUrl"] = sim.BaseUrl;
+        settings["Provider__RequestsPerSecond"] = "1"; // the jobs together ask for more: waits
+        settings["Mqtt__Host"] = "127.0.0.1";
+        settings["Mqtt__Port"] = TestEnvironment.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        settings["Mqtt__Topic"] = sim.Topic;
+        settings["Jobs__KeepAliveInterval"] = "00:00:02";
+        settings["Jobs__DetailLive__Interval"] = "00:00:00.250";
+        settings["Jobs__MinuteClock__Interval"] = "00:00:02";
+        await using var silo = SiloProcess.Start(settings);
         var (status, body) = await silo.WaitForAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromMinutes(1));
         Assert.True(status == HttpStatusCode.OK, $"ready: {status} {body}\n{silo.Output}");
         Assert.Contains("\"migrations\"", body);
@@ -77,9 +95,10 @@ public sealed class OperationsTests : IAsyncLifetime
             await grain.Apply(Merge.Updates.Score(UpdateSource.Api, now - 10_000, 42, 0, 0)); // unknown status
         }
 
-        // The live-set gauges are read from ts_matches every 15 s.
+        // The live-set gauges are read from ts_matches every 15 s; MQTT deltas come as the simulated matches change.
         string metrics = "";
-        for (var i = 0; i < 80 && !HasPositive(metrics, "goalgpt_live_matches{", "status=\"2\""); i++)
+        for (var i = 0; i < 160 && !(HasPositive(metrics, "goalgpt_live_matches{", "status=\"2\"") && HasPositive(metrics, "goalgpt_mqtt_messages_total")
+            && Jobs.All(job => HasPositive(metrics, "goalgpt_job_duration_milliseconds_count{", $"job_name=\"{job}\",outcome=\"ok\""))); i++)
         {
             await Task.Delay(500);
             metrics = await silo.Http.GetStringAsync("/metrics");
@@ -91,6 +110,8 @@ public sealed class OperationsTests : IAsyncLifetime
             "goalgpt_var_corrections_total", "goalgpt_kickoff_overwrite_blocked_total", "goalgpt_apply_duration_milliseconds_bucket",
             "goalgpt_lock_acquire_duration_milliseconds_bucket", "goalgpt_writebehind_batch_size_bucket",
             "goalgpt_writebehind_flush_duration_milliseconds_bucket", "goalgpt_writebehind_lag_milliseconds_bucket",
+            "goalgpt_provider_calls_total{", "goalgpt_provider_rate_limit_waits_total", "goalgpt_mqtt_connected", "goalgpt_mqtt_messages_total",
+            "goalgpt_job_duration_milliseconds_bucket", "goalgpt_job_last_success_seconds",
         })
         {
             Assert.True(HasPositive(metrics, series), $"{series} missing or zero in /metrics:\n{metrics[..Math.Min(metrics.Length, 3000)]}");
@@ -101,6 +122,14 @@ public sealed class OperationsTests : IAsyncLifetime
         Assert.True(HasPositive(metrics, "goalgpt_fields_rejected_total{", "reason=\"unknown_status\""));
         Assert.True(HasPositive(metrics, "goalgpt_live_matches{", "status=\"2\""));
         Assert.Contains("orleans_", metrics);
+        Assert.True(HasPositive(metrics, "goalgpt_provider_calls_total{", "outcome=\"ok\""));
+        Assert.True(HasPositive(metrics, "goalgpt_provider_calls_total{", "outcome=\"error_body\""));
+        foreach (var job in Jobs)
+        {
+            Assert.True(HasPositive(metrics, "goalgpt_job_duration_milliseconds_count{", $"job_name=\"{job}\",outcome=\"ok\""), $"no successful run of {job}");
+        }
+
+        File.WriteAllText(Path.Combine(Path.GetTempPath(), "goalgpt-metrics-sample.txt"), metrics); // one scrape, for the notes
 
         // The dashboard asks for its credentials.
         Assert.Equal(HttpStatusCode.Unauthorized, (await silo.Http.GetAsync("/dashboard/")).StatusCode);
@@ -129,6 +158,8 @@ public sealed class OperationsTests : IAsyncLifetime
         var (back, backBody) = await silo.WaitForAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(60));
         Assert.True(back == HttpStatusCode.OK, backBody);
     }
+
+    private static readonly string[] Jobs = ["match_sync", "detail_live", "data_update", "minute_clock", "watchdog"];
 
     private static bool HasPositive(string metrics, string name, string? label = null) =>
         metrics.Split('\n').Any(line => line.StartsWith(name, StringComparison.Ordinal)
