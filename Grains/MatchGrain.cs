@@ -36,7 +36,8 @@ public sealed partial class MatchGrain(
     private MatchLease? _lease;
     private LeaseState? _leaseState;
     private MatchLease? _staleLease;
-    private TsMatchRow? _lastRow;
+    /// <summary>The values (not the observation times) of the last row handed over; a hash, not the row: 100,000 of them per silo.</summary>
+    private int? _lastValues;
     private long _nextLeaseTickMs;
     private long _leaseRetryMs;
     private bool _stateDirty;
@@ -191,8 +192,9 @@ public sealed partial class MatchGrain(
         }
 
         var row = TsMatchRow.From(Id, state.State, _lease!.FenceToken);
-        var valuesChanged = _lastRow is null || !row.SameValuesAs(_lastRow);
-        _lastRow = row;
+        var values = row.ValuesHash();
+        var valuesChanged = _lastValues != values; // a collision only delays the write to the confirmation delay
+        _lastValues = values;
         writer.Enqueue(row, fields, valuesChanged);
         // Under a valid lease nobody else can take over before this row is written: nothing to hand over.
         _unsaved.Clear();
@@ -299,8 +301,9 @@ public sealed partial class MatchGrain(
         _unsaved.Clear();
         _stateDirty = false;
         _lastSaveMs = Now();
-        _lastRow = TsMatchRow.From(Id, state.State, lease.FenceToken);
-        writer.Enqueue(_lastRow, ["lease"], valuesChanged: true);
+        var row = TsMatchRow.From(Id, state.State, lease.FenceToken);
+        _lastValues = row.ValuesHash();
+        writer.Enqueue(row, ["lease"], valuesChanged: true);
     }
 
     /// <summary>Spaces out the next lease attempt: doubling, jittered, at most <see cref="MatchLocks.MaxRetryInterval"/>.</summary>

@@ -24,8 +24,14 @@ public static class GoalGptSilo
             silo.UseRedisClustering(o =>
             {
                 o.ConfigurationOptions = ConfigurationOptions.Parse(settings.Redis);
-                // Dead silos' entries expire instead of piling up in Redis.
-                o.EntryExpiry = TimeSpan.FromMinutes(configuration.GetValue("Orleans:MembershipEntryExpiryMinutes", 60));
+                // EntryExpiry expires the whole membership hash once, counted from the cluster's first
+                // start, and nothing renews it: a production cluster must not set it (dead silos'
+                // entries are removed by Orleans' defunct-silo cleanup). Short-lived clusters (tests,
+                // benchmarks) set it so that their hashes do not pile up in Redis.
+                if (configuration.GetValue<int?>("Orleans:MembershipEntryExpiryMinutes") is { } minutes)
+                {
+                    o.EntryExpiry = TimeSpan.FromMinutes(minutes);
+                }
             });
         }
 

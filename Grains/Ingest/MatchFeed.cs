@@ -14,6 +14,9 @@ public readonly record struct FeedCounts(int Matches, int Updates, int FieldsApp
         $"matches={Matches} updates={Updates} fields_applied={FieldsApplied} fields_rejected={FieldsRejected} input_rejected={InputRejected}";
 }
 
+/// <summary>What a paged read delivered: counts, requests made, the newest <c>updated_at</c> read.</summary>
+public sealed record PagedDelivery(FeedCounts Counts, int Requests, long NewestUpdate);
+
 /// <summary>
 /// Hands parsed provider input to the match grains: one <see cref="IMatchGrain.ApplyMany"/> per match,
 /// a bounded number in flight. What the edge refused is counted (<c>goalgpt.fields.rejected</c>) and
@@ -43,6 +46,29 @@ public sealed partial class MatchFeed(IGrainFactory grains, GoalGptMetrics metri
         }).ConfigureAwait(false);
 
         return new FeedCounts(byMatch.Count, byMatch.Sum(m => m.Updates.Count), applied, rejected, batch.Rejections.Count);
+    }
+
+    /// <summary>
+    /// Reads <c>recent/list</c> from <paramref name="since"/> page by page until an empty page (at most
+    /// <paramref name="maxPages"/>, or until <paramref name="more"/> says enough) and delivers each page.
+    /// </summary>
+    public async Task<PagedDelivery> DeliverRecentListAsync(ProviderClient provider, string origin, UpdateSource source, long since, int maxPages,
+        CancellationToken ct, Func<string, bool>? include = null, Func<ParsedBatch, bool>? more = null)
+    {
+        var counts = default(FeedCounts);
+        var requests = 0;
+        var newest = since;
+        for (var page = 1; page <= maxPages; page++)
+        {
+            var answer = await provider.RecentListAsync(since, page, source, ct).ConfigureAwait(false);
+            requests++;
+            if (answer.Batch.Elements == 0) break;
+            counts += await DeliverAsync(origin, source, answer.Batch, ct, include).ConfigureAwait(false);
+            newest = Math.Max(newest, answer.Batch.Updates.Select(u => u.Update.ProviderUpdateTime ?? 0).DefaultIfEmpty(0).Max());
+            if (more is not null && !more(answer.Batch)) break;
+        }
+
+        return new(counts, requests, newest);
     }
 
     /// <summary>Counts and logs (once) what the edge refused in <paramref name="batch"/>.</summary>

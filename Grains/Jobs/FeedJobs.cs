@@ -33,18 +33,8 @@ public sealed class MatchSyncJobGrain(
     {
         var now = Time.GetUtcNow();
         var since = Cursor.RecentListTime > 0 ? Cursor.RecentListTime : now.ToUnixTimeSeconds() - (long)Options.InitialLookback.TotalSeconds;
-        var newest = since;
-        var counts = default(FeedCounts);
-        var requests = 0;
-        for (var page = 1; page <= provider.MaxPagesPerRun; page++)
-        {
-            var answer = await provider.RecentListAsync(since, page, UpdateSource.Api, ct);
-            requests++;
-            if (answer.Batch.Elements == 0) break;
-            counts += await feed.DeliverAsync("match_sync", UpdateSource.Api, answer.Batch, ct);
-            newest = Math.Max(newest, answer.Batch.Updates.Select(u => u.Update.ProviderUpdateTime ?? 0).DefaultIfEmpty(0).Max());
-        }
-
+        var read = await feed.DeliverRecentListAsync(provider, "match_sync", UpdateSource.Api, since, provider.MaxPagesPerRun, ct);
+        var (counts, requests, newest) = (read.Counts, read.Requests, read.NewestUpdate);
         Cursor.RecentListTime = newest;
         var diary = "";
         if (NowMs - Cursor.LastDiaryMs >= Options.DiaryInterval.TotalMilliseconds)
@@ -87,15 +77,8 @@ public sealed class DataUpdateJobGrain(
         if (fresh.Count > 0)
         {
             var wanted = fresh.Select(c => c.MatchId).ToHashSet(StringComparer.Ordinal);
-            var since = fresh.Min(c => c.UpdateTime);
-            for (var page = 1; page <= provider.MaxPagesPerRun; page++)
-            {
-                var answer = await provider.RecentListAsync(since, page, UpdateSource.Api, ct);
-                requests++;
-                if (answer.Batch.Elements == 0) break;
-                counts += await feed.DeliverAsync("data_update", UpdateSource.Api, answer.Batch, ct, wanted.Contains);
-            }
-
+            var read = await feed.DeliverRecentListAsync(provider, "data_update", UpdateSource.Api, fresh.Min(c => c.UpdateTime), provider.MaxPagesPerRun, ct, wanted.Contains);
+            (counts, requests) = (read.Counts, requests + read.Requests);
             foreach (var c in fresh) handled[c.MatchId] = c.UpdateTime;
         }
 
@@ -167,14 +150,12 @@ public sealed class WatchdogJobGrain(
             // Gone from the live snapshot (ended, or lost by the provider): its latest row says what it is.
             var since = candidates.Where(c => missing.Contains(c.ExternalId)).Select(c => c.ProviderUpdateTime ?? 0).DefaultIfEmpty(0).Min();
             if (since <= 0) since = Time.GetUtcNow().ToUnixTimeSeconds() - (long)o.OverdueAfterKickoff.TotalSeconds - 3600;
-            for (var page = 1; page <= MaxLookupPages && missing.Count > 0; page++)
+            var read = await feed.DeliverRecentListAsync(provider, "watchdog", UpdateSource.Watchdog, since, MaxLookupPages, ct, missing.Contains, page =>
             {
-                var rows = await provider.RecentListAsync(since, page, UpdateSource.Watchdog, ct);
-                requests++;
-                if (rows.Batch.Elements == 0) break;
-                counts += await feed.DeliverAsync("watchdog", UpdateSource.Watchdog, rows.Batch, ct, missing.Contains);
-                missing.ExceptWith(rows.Batch.Updates.Select(u => u.MatchId));
-            }
+                missing.ExceptWith(page.Updates.Select(u => u.MatchId));
+                return missing.Count > 0;
+            });
+            (counts, requests) = (counts + read.Counts, requests + read.Requests);
         }
 
         foreach (var id in asked) Cursor.PendingRepolls.Remove(id);

@@ -42,20 +42,25 @@ public sealed record TsMatchRow
     public long? FenceToken { get; init; }
 
     /// <summary>
-    /// True when every value and source equals <paramref name="other"/>'s: the rows differ at most
-    /// in observation times (a poll that confirmed what was known).
+    /// A hash of every value and source, observation times left out: two rows with the same hash
+    /// differ (but for a hash collision) at most in observation times, a poll that confirmed what was known.
     /// </summary>
-    public bool SameValuesAs(TsMatchRow other) =>
-        this with
+    public int ValuesHash()
+    {
+        var values = this with
         {
-            MetadataTimestamp = other.MetadataTimestamp, StatusTimestamp = other.StatusTimestamp,
-            HomeScoreTimestamp = other.HomeScoreTimestamp, AwayScoreTimestamp = other.AwayScoreTimestamp,
-            RawScoresTimestamp = other.RawScoresTimestamp, MinuteTimestamp = other.MinuteTimestamp,
-            HomeScores = other.HomeScores, AwayScores = other.AwayScores,
-        } == other
-        && Same(HomeScores, other.HomeScores) && Same(AwayScores, other.AwayScores);
+            MetadataTimestamp = null, StatusTimestamp = null, HomeScoreTimestamp = null, AwayScoreTimestamp = null,
+            RawScoresTimestamp = null, MinuteTimestamp = null, HomeScores = null, AwayScores = null,
+        };
+        var h = new HashCode();
+        h.Add(values);
+        foreach (var v in HomeScores ?? []) h.Add(v);
+        h.Add(HomeScores?.Length ?? -1);
+        foreach (var v in AwayScores ?? []) h.Add(v);
+        h.Add(AwayScores?.Length ?? -1);
+        return h.ToHashCode();
+    }
 
-    private static bool Same(int[]? a, int[]? b) => a is null ? b is null : b is not null && a.AsSpan().SequenceEqual(b);
 
     /// <summary>The row that represents <paramref name="s"/>.</summary>
     public static TsMatchRow From(string externalId, MatchState s, long? fenceToken = null) => new()

@@ -32,7 +32,7 @@ public sealed class BenchSilo : IAsyncDisposable
         {
             ["ConnectionStrings:Postgres"] = postgres,
             ["ConnectionStrings:Redis"] = redis,
-            ["Orleans:MembershipEntryExpiryMinutes"] = "5",
+            ["Orleans:MembershipEntryExpiryMinutes"] = "30", // longer than any scenario: the hash expires once, unrenewed
             ["Jobs:Enabled"] = "false", // the bench is the producer
             ["Mqtt:Enabled"] = "false",
         });

@@ -113,6 +113,7 @@ public static class IngestRun
             }
         }
 
+        var burst = await MqttBurstAsync(world, counters, int.Parse(mqttPort, CultureInfo.InvariantCulture), topic);
         await silo.DisposeAsync();
         await sim.StopAsync();
         await sim.DisposeAsync();
@@ -127,10 +128,46 @@ public static class IngestRun
             "Provider requests/s by endpoint: " + string.Join(", ", requests.OrderBy(r => r.Key).Select(r => $"{r.Key} {r.Value / seconds:F3}")) +
                 $" (total {requests.Values.Sum() / seconds:F3}/s; failed attempts {counters.SinceMark("goalgpt.provider.calls", "outcome").Where(o => o.Key != "ok").Sum(o => o.Value)})",
             "Job runs/s: " + string.Join(", ", runs.OrderBy(r => r.Key).Select(r => $"{r.Key} {r.Value / seconds:F3}")),
-            $"MQTT: {published / seconds:F1} messages/s published, {handled / seconds:F1} messages/s handled by the service",
+            $"MQTT (the simulator's real-time feed): {published / seconds:F1} messages/s published, {handled / seconds:F1} messages/s handled by the service",
+            burst,
             $"Goal (or VAR cancellation) to its score in ts_matches: p50 {P(50):F0} ms, p99 {P(99):F0} ms, max {P(100):F0} ms over {latencies.Count} score changes ({missed} not seen: overtaken by the next change before a read)",
         };
         return string.Join(Environment.NewLine, lines);
+    }
+
+    /// <summary>
+    /// The subscriber's capacity: 20,000 one-delta messages (a new score each, in the three shapes)
+    /// published as fast as the broker takes them; handled/s from the first to the last one handled.
+    /// </summary>
+    private static async Task<string> MqttBurstAsync(FeedWorld world, CounterTotals counters, int port, string topic)
+    {
+        const int Messages = 20_000;
+        using var client = new MQTTnet.MqttClientFactory().CreateMqttClient();
+        await client.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("goalgpt-bench-burst").Build());
+        var before = counters.Sum("goalgpt.mqtt.messages");
+        var started = DateTimeOffset.UtcNow;
+        for (var i = 0; i < Messages; i++)
+        {
+            var m = world.Matches[i % world.Matches.Count];
+            var goals = 10 + i / world.Matches.Count;
+            var delta = $"{{\"id\":\"{m.Id}\",\"score\":[\"{m.Id}\",4,[{goals},0,0,0,0,0,0],[0,0,0,0,0,0,0],0,\"\"]}}";
+            var payload = (i % 3) switch { 0 => $"[{delta}]", 1 => $"{{\"0\":{delta}}}", _ => delta };
+            await client.PublishAsync(new MQTTnet.MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).Build());
+        }
+
+        var publishedIn = DateTimeOffset.UtcNow - started;
+        var last = before;
+        var lastChange = DateTimeOffset.UtcNow;
+        while (DateTimeOffset.UtcNow - lastChange < TimeSpan.FromSeconds(3))
+        {
+            await Task.Delay(100);
+            var current = counters.Sum("goalgpt.mqtt.messages");
+            if (current != last) (last, lastChange) = (current, DateTimeOffset.UtcNow);
+        }
+
+        var handled = last - before;
+        var handledIn = (lastChange - started).TotalSeconds;
+        return $"MQTT burst: {Messages:N0} messages published in {publishedIn.TotalSeconds:F1} s; {handled:N0} handled in {handledIn:F1} s = {handled / handledIn:N0} messages/s (one delta each, every one a new score)";
     }
 
     /// <summary>Counter and histogram-count totals of the service's meter, by tag value, with a mark to measure from.</summary>
