@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MQTTnet;
@@ -28,7 +29,12 @@ public sealed partial class MqttFeedGrain(
     private const int MaxRemembered = 200_000;
 
     private readonly MqttOptions _options = options.Value;
+    private const int Deliverers = 16;
+
     private readonly ConcurrentDictionary<string, int> _lastDelta = new(StringComparer.Ordinal);
+    private readonly Channel<(ParsedBatch Batch, string Outcome)> _deliveries =
+        Channel.CreateBounded<(ParsedBatch, string)>(new BoundedChannelOptions(10_000) { SingleWriter = true });
+    private Task[] _deliverers = [];
     private IMqttClient? _client;
     private TimeSpan _backoff = FirstReconnectDelay;
     private long _nextAttemptMs;
@@ -38,6 +44,7 @@ public sealed partial class MqttFeedGrain(
     {
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        _deliverers = Enumerable.Range(0, Deliverers).Select(_ => Task.Run(DeliverAsync)).ToArray();
         this.RegisterGrainTimer(SuperviseAsync, new GrainTimerCreationOptions(TimeSpan.Zero, SupervisionInterval) { Interleave = false, KeepAlive = true });
         return Task.CompletedTask;
     }
@@ -56,6 +63,15 @@ public sealed partial class MqttFeedGrain(
         }
 
         _client.Dispose();
+        _deliveries.Writer.TryComplete();
+        try
+        {
+            await Task.WhenAll(_deliverers).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            LogDisconnectFailed("deliveries not drained: " + ex.Message); // the pollers recover what is left
+        }
     }
 
     public Task Start() => Task.CompletedTask;
@@ -106,39 +122,65 @@ public sealed partial class MqttFeedGrain(
         }
     }
 
+    /// <summary>
+    /// Runs on MQTTnet's receive loop, one message at a time: parse, drop repeats, count what is
+    /// refused; the delivery to the grains goes to <see cref="_deliveries"/> (bounded: a full queue
+    /// holds the receive loop back). Order between deliveries does not matter: each update carries
+    /// its receipt time, and the grain decides by it.
+    /// </summary>
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)
     {
+        var receivedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var payload = e.ApplicationMessage.Payload;
+        var batch = ProviderParser.MqttMessage(payload.IsSingleSegment ? payload.First : payload.ToArray(), receivedAt, _options.MaxMessageBytes);
+        var fresh = new ParsedBatch { Elements = batch.Elements };
+        fresh.Rejections.AddRange(batch.Rejections);
+        foreach (var u in batch.Updates)
+        {
+            var hash = DeltaHash(u.Update);
+            if (_lastDelta.TryGetValue(u.MatchId, out var last) && last == hash) continue;
+            if (_lastDelta.Count >= MaxRemembered) _lastDelta.Clear();
+            _lastDelta[u.MatchId] = hash;
+            fresh.Updates.Add(u);
+        }
+
+        var outcome = batch.Elements == 0 || (batch.Updates.Count == 0 && batch.Rejections.Count > 0) ? "malformed"
+            : batch.Updates.Count == 0 ? "ignored"
+            : fresh.Updates.Count == 0 ? "duplicate"
+            : batch.Rejections.Count > 0 ? "partial"
+            : "applied";
+        if (fresh.Updates.Count == 0)
+        {
+            feed.RecordRejections("mqtt", UpdateSource.Mqtt, fresh);
+            metrics.MqttMessages.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+            return;
+        }
+
         try
         {
-            var receivedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
-            var payload = e.ApplicationMessage.Payload;
-            var batch = ProviderParser.MqttMessage(payload.IsSingleSegment ? payload.First : payload.ToArray(), receivedAt, _options.MaxMessageBytes);
-            var fresh = new ParsedBatch { Elements = batch.Elements };
-            fresh.Rejections.AddRange(batch.Rejections);
-            foreach (var u in batch.Updates)
-            {
-                var hash = DeltaHash(u.Update);
-                if (_lastDelta.TryGetValue(u.MatchId, out var last) && last == hash) continue;
-                if (_lastDelta.Count >= MaxRemembered) _lastDelta.Clear();
-                _lastDelta[u.MatchId] = hash;
-                fresh.Updates.Add(u);
-            }
-
-            if (fresh.Updates.Count > 0) await feed.DeliverAsync("mqtt", UpdateSource.Mqtt, fresh, CancellationToken.None);
-            else feed.RecordRejections("mqtt", UpdateSource.Mqtt, fresh);
-
-            var outcome = batch.Elements == 0 || (batch.Updates.Count == 0 && batch.Rejections.Count > 0) ? "malformed"
-                : batch.Updates.Count == 0 ? "ignored"
-                : fresh.Updates.Count == 0 ? "duplicate"
-                : batch.Rejections.Count > 0 ? "partial"
-                : "applied";
-            metrics.MqttMessages.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+            await _deliveries.Writer.WriteAsync((fresh, outcome));
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+        catch (ChannelClosedException)
         {
-            // A grain call failed (e.g. during a silo shutdown): counted; the pollers recover the data.
-            metrics.MqttMessages.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
-            LogMessageFailed(ex.Message);
+            metrics.MqttMessages.Add(1, new KeyValuePair<string, object?>("outcome", "failed")); // deactivating
+        }
+    }
+
+    private async Task DeliverAsync()
+    {
+        await foreach (var (batch, outcome) in _deliveries.Reader.ReadAllAsync())
+        {
+            try
+            {
+                await feed.DeliverAsync("mqtt", UpdateSource.Mqtt, batch, CancellationToken.None);
+                metrics.MqttMessages.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // A grain call failed (e.g. during a silo shutdown): counted; the pollers recover the data.
+                metrics.MqttMessages.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+                LogMessageFailed(ex.Message);
+            }
         }
     }
 

@@ -31,7 +31,13 @@ public sealed class GoalGptCluster : IAsyncDisposable
     public IGrainFactory Grains => Cluster.Client;
 
     /// <summary>The clock of clusters started with <c>fakeTime</c>: tests move it; grain timers follow.</summary>
-    public static FakeTimeProvider FakeTime { get; } = new(DateTimeOffset.UtcNow);
+    public static FakeTimeProvider FakeTime { get; private set; } = new(DateTimeOffset.UtcNow);
+
+    /// <summary>
+    /// A fresh fake clock at the real now for the next cluster started with <c>fakeTime</c> (tests
+    /// move the shared one hours ahead; silos whose clock is far from the real one miss their gateway).
+    /// </summary>
+    public static FakeTimeProvider NewFakeTime() => FakeTime = new FakeTimeProvider(DateTimeOffset.UtcNow);
 
     public static async Task<GoalGptCluster> StartAsync(int silos = 2, IDictionary<string, string?>? settings = null,
         bool fakeTime = false, TestDatabase? database = null, bool ownsDatabase = true, string? serviceId = null)
@@ -89,13 +95,27 @@ public sealed class GoalGptCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // A silo's stop has been seen to hang inside Orleans (directory membership updates during
+        // shutdown): bounded, so that one hung stop cannot hold the rest of the suite.
         try
         {
-            await Cluster.StopAllSilosAsync();
+            await Cluster.StopAllSilosAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        }
+        catch (TimeoutException)
+        {
+            Console.Error.WriteLine("TestCluster: silos did not stop within 2 minutes; abandoned");
         }
         finally
         {
-            await Cluster.DisposeAsync();
+            try
+            {
+                await Cluster.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromMinutes(1));
+            }
+            catch (TimeoutException)
+            {
+                Console.Error.WriteLine("TestCluster: dispose did not finish within 1 minute; abandoned");
+            }
+
             if (_ownsDatabase) await Database.DisposeAsync();
         }
     }

@@ -39,7 +39,7 @@ public sealed class IngestTests(ITestOutputHelper output)
     [Fact]
     public async Task Kickoff_to_full_time_with_faults_and_a_30_s_broker_outage_ends_in_ts_matches_equal_to_the_ground_truth()
     {
-        var clock = GoalGptCluster.FakeTime;
+        var clock = GoalGptCluster.NewFakeTime();
         var start = clock.GetUtcNow();
         await using var sim = await SimulatedProvider.StartAsync(clock, new Dictionary<string, string?>
         {
@@ -340,7 +340,8 @@ public sealed class IngestTests(ITestOutputHelper output)
     [Fact]
     public async Task The_minute_clock_and_the_watchdog_find_their_matches_in_ts_matches()
     {
-        await using var sim = await SimulatedProvider.StartAsync(GoalGptCluster.FakeTime, new Dictionary<string, string?>
+        var clock = GoalGptCluster.NewFakeTime();
+        await using var sim = await SimulatedProvider.StartAsync(clock, new Dictionary<string, string?>
         {
             ["Simulator:Matches"] = "1",
             ["Simulator:Mqtt:Enabled"] = "false",
@@ -348,7 +349,6 @@ public sealed class IngestTests(ITestOutputHelper output)
         var settings = IngestSettings(sim, 200);
         settings["Mqtt:Enabled"] = "false";
         await using var cluster = await GoalGptCluster.StartAsync(silos: 1, fakeTime: true, settings: settings);
-        var clock = GoalGptCluster.FakeTime;
         var nowMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
 
         // Two live matches the provider does not know: one fresh, one silent for 10 minutes.

@@ -10,7 +10,11 @@ public sealed class MinuteTimerTests : IAsyncLifetime
 {
     private GoalGptCluster _cluster = null!;
 
-    public async Task InitializeAsync() => _cluster = await GoalGptCluster.StartAsync(silos: 1, fakeTime: true);
+    public async Task InitializeAsync()
+    {
+        GoalGptCluster.NewFakeTime();
+        _cluster = await GoalGptCluster.StartAsync(silos: 1, fakeTime: true);
+    }
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 

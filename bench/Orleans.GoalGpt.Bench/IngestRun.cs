@@ -66,6 +66,7 @@ public static class IngestRun
         var measureFrom = start.AddSeconds(30); // the first sync of a day's matches is start-up, not steady state
         var publishedBefore = 0L;
         var handledBefore = 0L;
+        Console.WriteLine($"[bench] ingest: simulator and silo up, measuring {duration.TotalSeconds:F0} s");
         while (DateTimeOffset.UtcNow < start + duration)
         {
             if (publishedBefore == 0 && DateTimeOffset.UtcNow >= measureFrom)
@@ -113,6 +114,9 @@ public static class IngestRun
             }
         }
 
+        var requests = counters.SinceMark("goalgpt.provider.calls", "endpoint");
+        var failedAttempts = counters.SinceMark("goalgpt.provider.calls", "outcome").Where(o => o.Key != "ok").Sum(o => o.Value);
+        var runs = counters.SinceMark("goalgpt.job.duration", "job_name");
         var burst = await MqttBurstAsync(world, counters, int.Parse(mqttPort, CultureInfo.InvariantCulture), topic);
         await silo.DisposeAsync();
         await sim.StopAsync();
@@ -120,13 +124,11 @@ public static class IngestRun
 
         latencies.Sort();
         double P(double p) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(p / 100 * latencies.Count) - 1)];
-        var requests = counters.SinceMark("goalgpt.provider.calls", "endpoint");
-        var runs = counters.SinceMark("goalgpt.job.duration", "job_name");
         var lines = new List<string>
         {
             $"Ingest: {matches:N0} simulated matches ({world.DetailLive(end.ToUnixTimeSeconds()).Count():N0} in detail_live at the end), {seconds:F0} s measured after 30 s of start-up, provider limit 1 request/s, faults on.",
             "Provider requests/s by endpoint: " + string.Join(", ", requests.OrderBy(r => r.Key).Select(r => $"{r.Key} {r.Value / seconds:F3}")) +
-                $" (total {requests.Values.Sum() / seconds:F3}/s; failed attempts {counters.SinceMark("goalgpt.provider.calls", "outcome").Where(o => o.Key != "ok").Sum(o => o.Value)})",
+                $" (total {requests.Values.Sum() / seconds:F3}/s; failed attempts {failedAttempts})",
             "Job runs/s: " + string.Join(", ", runs.OrderBy(r => r.Key).Select(r => $"{r.Key} {r.Value / seconds:F3}")),
             $"MQTT (the simulator's real-time feed): {published / seconds:F1} messages/s published, {handled / seconds:F1} messages/s handled by the service",
             burst,
@@ -156,11 +158,13 @@ public static class IngestRun
         }
 
         var publishedIn = DateTimeOffset.UtcNow - started;
+        Console.WriteLine($"[bench] MQTT burst: {Messages:N0} published in {publishedIn.TotalSeconds:F1} s");
+        // The simulator's own feed goes on meanwhile: count until the burst's worth is handled.
         var last = before;
         var lastChange = DateTimeOffset.UtcNow;
-        while (DateTimeOffset.UtcNow - lastChange < TimeSpan.FromSeconds(3))
+        while (last - before < Messages && DateTimeOffset.UtcNow - lastChange < TimeSpan.FromSeconds(10))
         {
-            await Task.Delay(100);
+            await Task.Delay(50);
             var current = counters.Sum("goalgpt.mqtt.messages");
             if (current != last) (last, lastChange) = (current, DateTimeOffset.UtcNow);
         }
