@@ -24,7 +24,7 @@ if [ -z "${Provider__BaseUrl:-}" ]; then
   export Mqtt__Host=127.0.0.1 Mqtt__Port="$GOALGPT_MQTT_PORT"
   echo "[run] feed simulator: http://127.0.0.1:$sim_port/sim/truth (ground truth), log .local/simulator.log"
 fi
-: "${Mqtt__Host:?set Mqtt__Host (the provider's MQTT broker) or Mqtt__Enabled=false}"
+: "${Mqtt__Host:?set Mqtt__Host, the MQTT broker of the provider, or Mqtt__Enabled=false}"
 
 echo "[run] silo: http://127.0.0.1:8080/health/ready  metrics: http://127.0.0.1:8080/metrics  dashboard: http://127.0.0.1:8080/dashboard"
 # shellcheck disable=SC1091
