@@ -70,7 +70,7 @@ public sealed partial class MqttFeedGrain(
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            LogDisconnectFailed("deliveries not drained: " + ex.Message); // the pollers recover what is left
+            LogDeliveriesNotDrained(ex.Message); // the pollers recover what is left
         }
     }
 
@@ -209,4 +209,7 @@ public sealed partial class MqttFeedGrain(
 
     [LoggerMessage(EventId = 4305, Level = LogLevel.Debug, Message = "MQTT disconnect at deactivation failed: {Error}")]
     private partial void LogDisconnectFailed(string error);
+
+    [LoggerMessage(EventId = 4306, Level = LogLevel.Warning, Message = "MQTT deliveries not drained at deactivation: {Error}; the pollers recover them")]
+    private partial void LogDeliveriesNotDrained(string error);
 }

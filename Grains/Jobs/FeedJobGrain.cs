@@ -55,7 +55,6 @@ public abstract partial class FeedJobGrain(string name, IPersistentState<JobCurs
         {
             var counts = await RunAsync(ct);
             Cursor.LastSuccessMs = NowMs;
-            Cursor.Runs++;
             await cursor.WriteStateAsync(ct);
             var ms = Time.GetElapsedTime(started).TotalMilliseconds;
             services.Metrics.JobDuration.Record(ms, new("job_name", label), new("outcome", "ok"));

@@ -22,7 +22,4 @@ public sealed class JobCursor
 
     /// <summary>When the job last succeeded (unix ms).</summary>
     [Id(4)] public long LastSuccessMs { get; set; }
-
-    /// <summary>Successful runs so far.</summary>
-    [Id(5)] public long Runs { get; set; }
 }

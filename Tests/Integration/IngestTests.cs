@@ -81,7 +81,6 @@ public sealed class IngestTests(ITestOutputHelper output)
 
             if (clock.GetUtcNow() >= nextSample)
             {
-                Progress($"sample at +{(clock.GetUtcNow() - start).TotalMinutes:F0} min");
                 nextSample += TimeSpan.FromMinutes(10);
                 await Task.Delay(500); // let the runs in flight land
                 await cluster.FlushAsync();
@@ -90,7 +89,6 @@ public sealed class IngestTests(ITestOutputHelper output)
             }
         }
 
-        Progress("span done");
         // Settle: one more snapshot of everything, then everything written.
         for (var i = 0; i < 50; i++)
         {
@@ -145,8 +143,6 @@ public sealed class IngestTests(ITestOutputHelper output)
 
         return await task;
     }
-
-    private static void Progress(string what) => File.AppendAllText(Path.Combine(Path.GetTempPath(), "goalgpt-e2e-progress.log"), $"{DateTime.UtcNow:HH:mm:ss} {what}\n");
 
     /// <summary>The broker goes away for 30 s (while the match clock runs on) and comes back: the subscriber reconnects.</summary>
     private async Task BrokerOutageAsync(GoalGptCluster cluster, Microsoft.Extensions.Time.Testing.FakeTimeProvider clock)
