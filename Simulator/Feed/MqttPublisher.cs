@@ -22,6 +22,7 @@ public sealed partial class MqttPublisher(
     private readonly SimulatorMqttOptions _mqtt = options.Value.Mqtt;
     private readonly int[] _published = new int[world.Matches.Count];
     private long _messages;
+    private bool _outageLogged;
 
     /// <summary>Messages published so far (duplicates included).</summary>
     public long Published => Interlocked.Read(ref _messages);
@@ -143,11 +144,13 @@ public sealed partial class MqttPublisher(
             timeout.CancelAfter(TimeSpan.FromSeconds(5));
             await client.ConnectAsync(builder.Build(), timeout.Token);
             LogConnected(_mqtt.Host, _mqtt.Port, _mqtt.Topic);
+            _outageLogged = false;
             return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            LogConnectFailed(_mqtt.Host, _mqtt.Port, ex.Message);
+            if (!_outageLogged) LogConnectFailed(_mqtt.Host, _mqtt.Port, ex.Message); // once per outage
+            _outageLogged = true;
             return false;
         }
     }
