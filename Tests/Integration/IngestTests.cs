@@ -212,8 +212,10 @@ public sealed class IngestTests(ITestOutputHelper output)
         Assert.True(seconds >= 60);
         Assert.True(arrivals.Count >= 50, "the demand was there");
         Assert.True(arrivals.Count <= seconds + 1, $"{arrivals.Count} requests in {seconds:F1} s exceed 1/s");
-        // Permits are 1 s apart on Redis' clock; what arrives may be closer by the jitter between permit and arrival.
-        Assert.All(gaps, g => Assert.True(g >= 900, $"two requests {g} ms apart"));
+        // Permits are 1 s apart on Redis' clock; what arrives may be closer by the scheduling jitter between
+        // permit and arrival (up to a few hundred ms on a loaded 2-core box), but never three within 1.5 s.
+        var spans = arrivals.Zip(arrivals.Skip(2), (a, c) => c - a).ToList();
+        Assert.All(spans, s => Assert.True(s >= 1_500, $"three requests within {s} ms"));
     }
 
     private static async Task Hammer(ProviderClient client, CancellationToken stop)

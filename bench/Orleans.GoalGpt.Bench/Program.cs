@@ -5,7 +5,7 @@ using BenchmarkDotNet.Running;
 using Orleans.GoalGpt.Bench;
 using StackExchange.Redis;
 
-// Usage: bench/run.sh [--matches 1000,10000,100000] [--rates 20000,0] [--unpaced-up-to 10000] [--seconds 30] [--out dir] [--micro]
+// Usage: bench/run.sh [--matches 1000,10000,100000] [--rates 22000,0] [--unpaced-up-to 10000] [--seconds 30] [--out dir] [--micro]
 //        bench/run.sh --ingest [--matches 2000] [--seconds 180] [--out dir]   (simulator -> jobs + MQTT -> ts_matches, real time)
 if (args.Contains("--micro"))
 {
@@ -14,7 +14,7 @@ if (args.Contains("--micro"))
 }
 
 var matchCounts = Arg("--matches", "1000,10000,100000").Split(',').Select(int.Parse).ToArray();
-var rates = Arg("--rates", "20000,0").Split(',').Select(r => double.Parse(r, CultureInfo.InvariantCulture)).ToArray();
+var rates = Arg("--rates", "22000,0").Split(',').Select(r => double.Parse(r, CultureInfo.InvariantCulture)).ToArray();
 var unpacedUpTo = int.Parse(Arg("--unpaced-up-to", "10000"), CultureInfo.InvariantCulture);
 var duration = TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "30"), CultureInfo.InvariantCulture));
 var server = Environment.GetEnvironmentVariable("GOALGPT_TEST_POSTGRES") ?? throw new InvalidOperationException("run through bench/run.sh");
