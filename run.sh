@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the service: starts PostgreSQL, Redis and mosquitto on 127.0.0.1 (installing what is missing),
 # applies the migrations, starts the feed simulator unless Provider__BaseUrl points at a real provider,
-# then runs the silo in the foreground (Ctrl+C stops it gracefully, and the simulator with it).
+# then runs the silo in the foreground (Ctrl+C or SIGTERM stops it gracefully, and the simulator with it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
@@ -11,7 +11,20 @@ bash scripts/deps.sh
 . .local/env
 
 dotnet build Silo/Silo.csproj --nologo -v q -c Release
-dotnet run --project Silo --no-build -c Release -- migrate
+silo_dir="$root/Silo/bin/Release/net10.0"
+(cd "$silo_dir" && dotnet Orleans.GoalGpt.Silo.dll migrate)
+
+# Whatever stops this script (Ctrl+C, SIGTERM, an error) stops what it started.
+stop() {
+  if [ -n "${silo_pid:-}" ]; then
+    kill -TERM "$silo_pid" 2>/dev/null || true
+    wait "$silo_pid" 2>/dev/null || true
+  fi
+  if [ -n "${sim_pid:-}" ]; then kill -TERM "$sim_pid" 2>/dev/null || true; fi
+}
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap 'stop' EXIT
 
 if [ -z "${Provider__BaseUrl:-}" ]; then
   dotnet build Simulator/Simulator.csproj --nologo -v q -c Release
@@ -19,7 +32,6 @@ if [ -z "${Provider__BaseUrl:-}" ]; then
   Urls="http://127.0.0.1:$sim_port" Simulator__Mqtt__Port="$GOALGPT_MQTT_PORT" \
     dotnet Simulator/bin/Release/net10.0/Orleans.GoalGpt.Simulator.dll > .local/simulator.log 2>&1 &
   sim_pid=$!
-  trap 'kill "$sim_pid" 2>/dev/null || true' EXIT
   export Provider__BaseUrl="http://127.0.0.1:$sim_port/v1/football"
   export Mqtt__Host=127.0.0.1 Mqtt__Port="$GOALGPT_MQTT_PORT"
   echo "[run] feed simulator: http://127.0.0.1:$sim_port/sim/truth (ground truth), log .local/simulator.log"
@@ -31,4 +43,12 @@ echo "[run] silo: http://127.0.0.1:8080/health/ready  metrics: http://127.0.0.1:
 . .local/secrets
 echo "[run] the silo logs 'ts_matches: N live matches' every 15 s; to look yourself:"
 echo "      PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p ${GOALGPT_PG_PORT:-55432} -U goalgpt goalgpt -c 'SELECT external_id, status_id, minute_text, home_score, away_score FROM ts_matches WHERE status_id IN (2,3,4,5,7)'"
-dotnet run --project Silo --no-build -c Release "$@"
+# The silo runs in the background of this script so that INT and TERM reach it (and the simulator)
+# however this script is stopped; the script ends with the silo's exit code.
+(cd "$silo_dir" && exec dotnet Orleans.GoalGpt.Silo.dll "$@") &
+silo_pid=$!
+set +e
+wait "$silo_pid"
+status=$?
+set -e
+exit "$status"

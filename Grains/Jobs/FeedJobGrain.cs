@@ -34,12 +34,23 @@ public abstract partial class FeedJobGrain(string name, IPersistentState<JobCurs
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var interval = Options.Interval;
-        this.RegisterGrainTimer(async ct => await RunOnceAsync(ct), new GrainTimerCreationOptions(interval, interval) { Interleave = false, KeepAlive = true });
+        this.RegisterGrainTimer(async ct => await RunOnceAsync(ct), new GrainTimerCreationOptions(FirstDue(Cursor.LastSuccessMs, NowMs, interval), interval) { Interleave = false, KeepAlive = true });
         LogStarted(name, interval);
         return Task.CompletedTask;
     }
 
     public Task Start() => Task.CompletedTask;
+
+    /// <summary>
+    /// When the first run of an activation is due: the rest of the interval since the last successful
+    /// run (saved with the cursor), so a restart or a move to another silo keeps the schedule, and a
+    /// job that never ran, or not for an interval, runs at once.
+    /// </summary>
+    public static TimeSpan FirstDue(long lastSuccessMs, long nowMs, TimeSpan interval)
+    {
+        var rest = lastSuccessMs + (long)interval.TotalMilliseconds - nowMs;
+        return rest <= 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(rest, (long)interval.TotalMilliseconds));
+    }
 
     public Task<JobRunReport> RunNow() => RunOnceAsync(CancellationToken.None);
 
