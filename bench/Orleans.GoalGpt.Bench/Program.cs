@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Exporters.Json;
 using BenchmarkDotNet.Running;
 using Orleans.GoalGpt.Bench;
 using StackExchange.Redis;
@@ -9,8 +11,10 @@ using StackExchange.Redis;
 //        bench/run.sh --ingest [--matches 2000] [--seconds 180] [--out dir]   (simulator -> jobs + MQTT -> ts_matches, real time)
 if (args.Contains("--micro"))
 {
-    BenchmarkRunner.Run<MergeBenchmarks>();
-    return 0;
+    // Results (GitHub markdown, JSON, CSV, HTML) under bench/results/micro/results.
+    var config = DefaultConfig.Instance.WithArtifactsPath(Path.Combine(Arg("--out", "bench/results"), "micro")).AddExporter(JsonExporter.Brief);
+    var summary = BenchmarkRunner.Run<MergeBenchmarks>(config);
+    return summary.HasCriticalValidationErrors || summary.Reports.Any(r => !r.Success) ? 1 : 0;
 }
 
 var matchCounts = Arg("--matches", "1000,10000,100000").Split(',').Select(int.Parse).ToArray();
