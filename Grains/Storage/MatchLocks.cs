@@ -163,6 +163,8 @@ public sealed partial class MatchLocks(
         using var timer = new PeriodicTimer(Ttl / 3);
         while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
         {
+            var tick = Stopwatch.GetTimestamp();
+            var renewed = 0;
             foreach (var batch in _held.Values.Chunk(RenewBatch))
             {
                 var started = Clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -179,13 +181,21 @@ public sealed partial class MatchLocks(
                         if ((long)results[i] == 1) batch[i].Renewed(started + (long)Ttl.TotalMilliseconds);
                         else batch[i].Lost = true;
                     }
+
+                    renewed += batch.Length;
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
                     // Leases run out by themselves; their grains stop writing when they do.
+                    LogRenewalFailed(_held.Count - renewed, ex.Message);
                     break;
                 }
             }
+
+            // A renewal round that takes a third of the TTL leaves leases close to running out: say so
+            // before they do (seen when the silo's thread pool is saturated: the replies wait in its queue).
+            var took = Stopwatch.GetElapsedTime(tick);
+            if (took > Ttl / 3) LogRenewalSlow(renewed, (long)took.TotalMilliseconds, Ttl);
         }
     }
 
@@ -218,6 +228,12 @@ public sealed partial class MatchLocks(
         cmd.Parameters.AddWithValue("id", matchId);
         return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Lease renewal round: {Count} leases renewed in {TookMs} ms; leases last {Ttl} (overloaded silo?)")]
+    private partial void LogRenewalSlow(int count, long tookMs, TimeSpan ttl);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Lease renewal round stopped, {Left} leases not renewed this round: {Error}")]
+    private partial void LogRenewalFailed(int left, string error);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Match {MatchId}: lock busy past the bound; accepting in memory and retrying")]
     private partial void LogBusy(string matchId);
