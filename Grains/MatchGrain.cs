@@ -4,6 +4,7 @@ using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Jobs;
 using Orleans.GoalGpt.Grains.Merge;
+using Orleans.GoalGpt.Grains.Ownership;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.Runtime;
 using Orleans.Storage;
@@ -12,11 +13,10 @@ namespace Orleans.GoalGpt.Grains;
 
 /// <summary>
 /// The single writer of one match. Decides every update field by field (<see cref="FieldMerge"/>),
-/// keeps the minute current while the match is live (<see cref="MinuteClock"/>), hands the row to
-/// the write-behind (<see cref="TsMatchesWriter"/>) and saves its rule state to grain storage.
-/// Writes happen only under a lease (<see cref="MatchLocks"/>): without one, updates are accepted
-/// in memory and land once a lease is had; a writer fenced out by a newer epoch stops, hands its
-/// unsaved updates to the current owner and deactivates.
+/// keeps the minute current while the match is live (<see cref="MinuteClock"/>), and writes behind
+/// through its <see cref="MatchOwnership"/>, which holds the lease, the fencing epoch and every
+/// accepted update until a row containing it is in <c>ts_matches</c>. Grain storage keeps only what
+/// the row lacks (pending confirmations).
 /// </summary>
 public sealed partial class MatchGrain(
     [PersistentState("match", StorageNames.Matches)] IPersistentState<MatchState> state,
@@ -31,23 +31,12 @@ public sealed partial class MatchGrain(
 {
     private static readonly string[] MinuteFields = ["minute"];
 
-    /// <summary>Updates applied since the state was last saved: replayed after a reload, handed over when fenced out.</summary>
-    private readonly List<MatchUpdate> _unsaved = [];
-    private MatchLease? _lease;
-    private LeaseState? _leaseState;
-    private MatchLease? _staleLease;
-    /// <summary>The values (not the observation times) of the last row handed over; a hash, not the row: 100,000 of them per silo.</summary>
-    private int? _lastValues;
-    private long _nextLeaseTickMs;
-    private long _leaseRetryMs;
+    private MatchOwnership _owner = null!;
     private bool _stateDirty;
-    private bool _fencedOut;
     private long _lastSaveMs;
     private bool _validKey;
 
     private string Id => this.GetPrimaryKeyString();
-
-    private bool Leased => _lease is not null && !_fencedOut;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -55,9 +44,12 @@ public sealed partial class MatchGrain(
         _lastSaveMs = Now();
         if (!_validKey) return;
 
+        _owner = new MatchOwnership(Id, state, locks, table, writer, metrics, time, options.Value, logger);
         // Rows written after the last state save (or by the old system) are newer per field.
-        (await table.ReadAsync(Id, cancellationToken))?.MergeInto(state.State);
-        await TryTakeLeaseAsync(cancellationToken, reload: false);
+        var row = await table.ReadAsync(Id, cancellationToken);
+        if (row?.RawArraysDiscarded == true) metrics.LegacyRowsRepaired.Add(1);
+        row?.MergeInto(state.State);
+        await _owner.TakeAsync(reload: false, cancellationToken);
 
         // One timer per activation (memory: 100,000 of them per silo): minute, state save and lease.
         var tick = options.Value.MinuteTickInterval < locks.Ttl / 3 ? options.Value.MinuteTickInterval : locks.Ttl / 3;
@@ -66,16 +58,9 @@ public sealed partial class MatchGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (Leased && _stateDirty) await SaveStateAsync();
-        if (_lease is { } lease)
-        {
-            locks.Untrack(Id);
-            await locks.ReleaseAsync(lease);
-            _lease = null;
-        }
-
-        // Accepted here but never saved (no lease, or fenced out): the next owner takes them.
-        HandOver();
+        if (!_validKey) return;
+        if (_owner.Leased && _stateDirty) await SaveStateAsync();
+        await _owner.EndAsync(GrainFactory, cancellationToken);
     }
 
     public async Task<ApplyResult> Apply(MatchUpdate update)
@@ -106,11 +91,10 @@ public sealed partial class MatchGrain(
     public async Task<bool> Persist()
     {
         if (!_validKey) return true;
-        if (!Leased && !_fencedOut) await TryTakeLeaseAsync(CancellationToken.None);
-        if (!Leased) return false;
-        Write(["persist"]);
+        if (!_owner.Leased && !_owner.FencedOut) await _owner.TakeAsync(reload: true, CancellationToken.None);
+        if (!_owner.Write(["persist"])) return false;
         await SaveStateAsync();
-        return Leased && !_stateDirty;
+        return _owner.Leased && !_stateDirty;
     }
 
     public Task<bool> RefreshMinute() => Task.FromResult(_validKey && RecomputeMinute());
@@ -138,7 +122,7 @@ public sealed partial class MatchGrain(
             ProviderUpdateTime = s.ProviderUpdateTime,
             PendingRegressionStatus = s.Regression?.Status,
             RepollRequested = s.RepollRequested,
-            FenceToken = _lease?.FenceToken,
+            FenceToken = _validKey ? _owner.FenceToken : null,
         });
     }
 
@@ -155,6 +139,13 @@ public sealed partial class MatchGrain(
             return rejected;
         }
 
+        if (_owner.Full())
+        {
+            metrics.UpdatesRefused.Add(1);
+            var names = FieldMerge.PresentFields(update).DefaultIfEmpty("observed_at");
+            return new ApplyResult(names.Select(n => new FieldResult(n, FieldOutcome.Rejected, RejectReasons.BacklogFull)).ToList());
+        }
+
         var s = state.State;
         var regressionBefore = s.Regression;
         var extrasBefore = MatchStateExtras.Of(s);
@@ -165,223 +156,60 @@ public sealed partial class MatchGrain(
         Count(outcome.Result, source);
         Report(outcome, source);
 
-        var regressionChanged = !ReferenceEquals(regressionBefore, s.Regression);
-        if (outcome.Result.AnyApplied || regressionChanged) _unsaved.Add(update);
         // The row carries every value; only what it lacks needs a state save.
-        if (MatchStateExtras.Of(s) != extrasBefore) _stateDirty = true;
+        var extrasChanged = MatchStateExtras.Of(s) != extrasBefore;
+        if (extrasChanged) _stateDirty = true;
+        if (outcome.Result.AnyApplied || extrasChanged) _owner.Accepted(update);
 
         if (outcome.Result.AnyApplied || minuteChanged)
         {
             var fields = outcome.Result.Fields.Where(f => f.Outcome == FieldOutcome.Applied).Select(f => f.Field);
-            Write(minuteChanged ? fields.Concat(MinuteFields) : fields);
+            _owner.Write(minuteChanged ? fields.Concat(MinuteFields) : fields);
         }
 
         // A pending confirmation lives only in grain state: keep it across reactivation.
-        saveNow = regressionChanged && Leased;
+        saveNow = !ReferenceEquals(regressionBefore, s.Regression) && _owner.Leased;
         return outcome.Result;
-    }
-
-    /// <summary>Hands the current row to the write-behind, if this activation may write.</summary>
-    private void Write(IEnumerable<string> fields)
-    {
-        if (!Leased) return;
-        if (_leaseState!.Lost || locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() >= _leaseState.ValidUntilMs)
-        {
-            LoseLease(_leaseState.Lost ? "renewal refused" : "expired before renewal");
-            return;
-        }
-
-        var row = TsMatchRow.From(Id, state.State, _lease!.FenceToken);
-        var values = row.ValuesHash();
-        var valuesChanged = _lastValues != values; // a collision only delays the write to the confirmation delay
-        _lastValues = values;
-        writer.Enqueue(row, fields, valuesChanged);
-        // Under a valid lease nobody else can take over before this row is written: nothing to hand over.
-        _unsaved.Clear();
     }
 
     private async Task OnTickAsync(CancellationToken ct)
     {
-        if (locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() >= _nextLeaseTickMs)
+        await _owner.TickAsync(ct);
+        if (_owner.FencedOut)
         {
-            _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)(locks.Ttl / 3).TotalMilliseconds;
-        _leaseRetryMs = 0;
-            await OnLeaseTickAsync(ct);
+            this.DeactivateOnIdle();
+            return;
         }
 
         RecomputeMinute();
-        if (Leased && _stateDirty && Now() - _lastSaveMs >= (long)options.Value.StateSaveInterval.TotalMilliseconds)
+        if (_owner.Leased && _stateDirty && Now() - _lastSaveMs >= (long)options.Value.StateSaveInterval.TotalMilliseconds)
         {
             await SaveStateAsync();
         }
     }
 
-    private async Task OnLeaseTickAsync(CancellationToken ct)
-    {
-        if (_fencedOut) return;
-        if (_staleLease is { } stale)
-        {
-            // Ours no more to use, but maybe still ours in Redis: free it so a lease can be had again.
-            _staleLease = null;
-            await locks.ReleaseAsync(stale);
-        }
-
-        if (_lease is { } lease)
-        {
-            if (writer.WasFencedOut(Id, lease.FenceToken))
-            {
-                FencedOut("ts_matches");
-                return;
-            }
-
-            // The silo's renewer keeps the lease; here it is only checked.
-            if (!_leaseState!.Lost && locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() < _leaseState.ValidUntilMs) return;
-            LoseLease(_leaseState.Lost ? "renewal refused" : "expired before renewal");
-        }
-
-        await TryTakeLeaseAsync(ct);
-    }
-
-    /// <summary>
-    /// Takes a lease, then reloads the newest stored state, replays what was accepted meanwhile,
-    /// and registers the new epoch with a state write: from then on the storage refuses writes
-    /// of any older activation (its state version is outdated, its epoch is lower).
-    /// </summary>
-    private async Task TryTakeLeaseAsync(CancellationToken ct, bool reload = true)
-    {
-        using var slot = await locks.SetupSlotAsync(ct);
-        var lease = await locks.TryAcquireAsync(Id, ct);
-        if (lease is null)
-        {
-            BackOffLeaseAttempts();
-            return;
-        }
-
-        try
-        {
-            for (var attempt = 0; ; attempt++)
-            {
-                // At activation the state and row were just read; later, another activation may have
-                // written since: read both and fold in what this one knows (in memory, maybe unwritten).
-                if (reload || attempt > 0)
-                {
-                    var known = state.State;
-                    await state.ReadStateAsync();
-                    (await table.ReadAsync(Id, ct))?.MergeInto(state.State);
-                    MatchStateFold.Into(state.State, known);
-                }
-
-                var now = Now();
-                foreach (var u in _unsaved) FieldMerge.Apply(state.State, u, now);
-                MinuteClock.Recompute(state.State, now);
-                state.State.FenceToken = lease.FenceToken;
-                try
-                {
-                    await state.WriteStateAsync();
-                    break;
-                }
-                catch (InconsistentStateException) when (attempt < 3)
-                {
-                    // Another activation saved in between: read again.
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            LogLeaseSetupFailed(ex, Id);
-            await locks.ReleaseAsync(lease);
-            BackOffLeaseAttempts();
-            return;
-        }
-
-        _lease = lease;
-        _leaseState = locks.Track(lease);
-        _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)(locks.Ttl / 3).TotalMilliseconds;
-        _leaseRetryMs = 0;
-        _unsaved.Clear();
-        _stateDirty = false;
-        _lastSaveMs = Now();
-        var row = TsMatchRow.From(Id, state.State, lease.FenceToken);
-        _lastValues = row.ValuesHash();
-        writer.Enqueue(row, ["lease"], valuesChanged: true);
-    }
-
-    /// <summary>Spaces out the next lease attempt: doubling, jittered, at most <see cref="MatchLocks.MaxRetryInterval"/>.</summary>
-    private void BackOffLeaseAttempts()
-    {
-        _leaseRetryMs = Math.Min(Math.Max(_leaseRetryMs * 2, (long)(locks.Ttl / 3).TotalMilliseconds), (long)locks.MaxRetryInterval.TotalMilliseconds);
-        _nextLeaseTickMs = locks.Clock.GetUtcNow().ToUnixTimeMilliseconds() + _leaseRetryMs / 2 + Random.Shared.NextInt64(_leaseRetryMs / 2 + 1);
-    }
-
-    private void LoseLease(string why)
-    {
-        metrics.LeaseRenewalsLost.Add(1);
-        LogLeaseLost(Id, why);
-        locks.Untrack(Id);
-        _staleLease = _lease;
-        _lease = null;
-    }
-
-    private void FencedOut(string target)
-    {
-        if (_fencedOut) return;
-        _fencedOut = true;
-        locks.Untrack(Id);
-        _lease = null;
-        metrics.FencedOutWrites.Add(1, new KeyValuePair<string, object?>("target", target));
-        LogFencedOut(Id, target, _unsaved.Count);
-        this.DeactivateOnIdle();
-    }
-
-    private void HandOver()
-    {
-        if (_unsaved.Count == 0) return;
-        var updates = _unsaved.ToList();
-        _unsaved.Clear();
-        var factory = GrainFactory;
-        var id = Id;
-        LogHandOver(id, updates.Count);
-        // After this activation is gone, calls to the id reach the current (or a new) owner.
-        _ = Task.Run(async () =>
-        {
-            for (var attempt = 1; attempt <= 10; attempt++)
-            {
-                try
-                {
-                    await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt));
-                    await factory.GetGrain<IMatchGrain>(id).ApplyMany(updates);
-                    return;
-                }
-                catch (Exception ex) when (attempt < 10)
-                {
-                    LogHandOverRetry(ex, id, attempt);
-                }
-            }
-        });
-    }
-
     private bool RecomputeMinute()
     {
         if (!MinuteClock.Recompute(state.State, Now())) return false;
-        Write(MinuteFields);
+        _owner.Write(MinuteFields);
         return true;
     }
 
     private async Task SaveStateAsync()
     {
-        if (!Leased) return;
+        if (!_owner.Leased) return;
         try
         {
-            state.State.FenceToken = _lease!.FenceToken;
+            state.State.FenceToken = _owner.FenceToken!.Value;
             await state.WriteStateAsync();
             _stateDirty = false;
-            _unsaved.Clear();
             _lastSaveMs = Now();
         }
         catch (InconsistentStateException)
         {
             // A newer activation registered its epoch: this one is fenced out.
-            FencedOut("grain_state");
+            _owner.FenceOut("grain_state");
+            this.DeactivateOnIdle();
         }
         catch (Exception ex)
         {
@@ -458,19 +286,4 @@ public sealed partial class MatchGrain(
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Match {MatchId}: grain state save failed; kept in memory and retried")]
     private partial void LogStateSaveFailed(Exception ex, string matchId);
-
-    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Match {MatchId}: fenced out by a newer epoch ({Target}); stopping writes, handing over {Unsaved} unsaved updates")]
-    private partial void LogFencedOut(string matchId, string target, int unsaved);
-
-    [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Match {MatchId}: lease lost ({Why}); accepting in memory until a lease is had again")]
-    private partial void LogLeaseLost(string matchId, string why);
-
-    [LoggerMessage(EventId = 3008, Level = LogLevel.Warning, Message = "Match {MatchId}: lease taken but state reload failed; released, retrying")]
-    private partial void LogLeaseSetupFailed(Exception ex, string matchId);
-
-    [LoggerMessage(EventId = 3009, Level = LogLevel.Information, Message = "Match {MatchId}: handing {Count} unsaved updates to the current owner")]
-    private partial void LogHandOver(string matchId, int count);
-
-    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Match {MatchId}: hand-over attempt {Attempt} failed; retrying")]
-    private partial void LogHandOverRetry(Exception ex, string matchId, int attempt);
 }

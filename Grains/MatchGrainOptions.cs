@@ -18,4 +18,15 @@ public sealed class MatchGrainOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan StateSaveInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Most updates an activation without a lease holds unwritten; beyond it further updates are refused
+    /// (<c>backlog_full</c>, retryable) instead of acknowledged, so memory stays bounded while Redis is out.
+    /// </summary>
+    [Range(10, 1_000_000)]
+    public int MaxUnwrittenUpdates { get; set; } = 1_000;
+
+    /// <summary>How long a deactivating activation waits for its own row to be written before it hands over.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan DeactivationWriteTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

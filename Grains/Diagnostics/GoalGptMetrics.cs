@@ -41,7 +41,18 @@ public sealed class GoalGptMetrics
         meter.CreateObservableGauge("goalgpt.job.last_success", () => _jobLastSuccess.Select(j =>
             new Measurement<double>(j.Value, new KeyValuePair<string, object?>("job_name", j.Key))), unit: "s",
             description: "Unix time of the last successful run of each feed job run on this silo.");
+        RowsQuarantined = meter.CreateCounter<long>("goalgpt.writebehind.quarantined", description: "Rows PostgreSQL refused on their own (set aside, not retried), by reason (SQLSTATE).");
+        UpdatesRefused = meter.CreateCounter<long>("goalgpt.match.updates_refused", description: "Updates refused (retryable) by a match holding its most unwritten updates without a lease.");
+        HandedOver = meter.CreateCounter<long>("goalgpt.match.handed_over", description: "Unwritten updates handed by a deactivating or fenced-out activation to the match's next activation, by outcome.");
+        DeliveryFailures = meter.CreateCounter<long>("goalgpt.feed.delivery_failures", description: "Matches whose grain call failed in a feed delivery (the others delivered; the run retried), by origin.");
+        LegacyRowsRepaired = meter.CreateCounter<long>("goalgpt.rows.unusable_arrays", description: "Stored raw score arrays left out at a reload (legacy nulls or wrong length).");
     }
+
+    public Counter<long> RowsQuarantined { get; }
+    public Counter<long> UpdatesRefused { get; }
+    public Counter<long> HandedOver { get; }
+    public Counter<long> LegacyRowsRepaired { get; }
+    public Counter<long> DeliveryFailures { get; }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, double> _jobLastSuccess = new(StringComparer.Ordinal);
 

@@ -14,6 +14,10 @@ public readonly record struct FeedCounts(int Matches, int Updates, int FieldsApp
         $"matches={Matches} updates={Updates} fields_applied={FieldsApplied} fields_rejected={FieldsRejected} input_rejected={InputRejected}";
 }
 
+/// <summary>Some matches of a delivery failed (the others were delivered): the job run fails and is retried.</summary>
+public sealed class FeedDeliveryException(string origin, int failed, Exception first)
+    : Exception($"{origin}: {failed} matches could not be delivered: {first.Message}", first);
+
 /// <summary>What a paged read delivered: counts, requests made, the newest <c>updated_at</c> read.</summary>
 public sealed record PagedDelivery(FeedCounts Counts, int Requests, long NewestUpdate);
 
@@ -38,12 +42,31 @@ public sealed partial class MatchFeed(IGrainFactory grains, GoalGptMetrics metri
 
         var applied = 0;
         var rejected = 0;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<(string Id, Exception Error)>();
+        // Every match on its own: one failing grain call must not keep the rest of the batch from their grains.
         await Parallel.ForEachAsync(byMatch, new ParallelOptions { MaxDegreeOfParallelism = MaxInFlight, CancellationToken = ct }, async (m, _) =>
         {
-            var results = await grains.GetGrain<IMatchGrain>(m.Id).ApplyMany(m.Updates).ConfigureAwait(false);
-            Interlocked.Add(ref applied, results.Sum(r => r.Fields.Count(f => f.Outcome == FieldOutcome.Applied)));
-            Interlocked.Add(ref rejected, results.Sum(r => r.Rejected.Count()));
+            try
+            {
+                var results = await grains.GetGrain<IMatchGrain>(m.Id).ApplyMany(m.Updates).ConfigureAwait(false);
+                Interlocked.Add(ref applied, results.Sum(r => r.Fields.Count(f => f.Outcome == FieldOutcome.Applied)));
+                Interlocked.Add(ref rejected, results.Sum(r => r.Rejected.Count()));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                failures.Enqueue((m.Id, ex));
+            }
         }).ConfigureAwait(false);
+
+        if (!failures.IsEmpty)
+        {
+            // The run fails (its cursor stays, the next run delivers again: re-applying is a no-op in the grain),
+            // after every other match got its updates.
+            metrics.DeliveryFailures.Add(failures.Count, new KeyValuePair<string, object?>("origin", origin));
+            var (firstId, firstError) = failures.First();
+            LogDeliveryFailed(firstError, origin, failures.Count, byMatch.Count, firstId);
+            throw new FeedDeliveryException(origin, failures.Count, firstError);
+        }
 
         return new FeedCounts(byMatch.Count, byMatch.Sum(m => m.Updates.Count), applied, rejected, batch.Rejections.Count);
     }
@@ -83,6 +106,9 @@ public sealed partial class MatchFeed(IGrainFactory grains, GoalGptMetrics metri
         LogInputRejected(origin, batch.Rejections.Count, string.Join("; ", batch.Rejections.Take(3).Select(r => $"{r.Field}:{r.Reason} ({r.Detail})")));
     }
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "{Origin}: {Count} input fields refused at the edge, first: {First}")]
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "{Origin}: {Count} input fields refused at the edge, first: {First}")]
     private partial void LogInputRejected(string origin, int count, string first);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "{Origin}: {Failed} of {Matches} matches could not be delivered (first {MatchId}); the others were, the run is retried")]
+    private partial void LogDeliveryFailed(Exception ex, string origin, int failed, int matches, string matchId);
 }

@@ -26,12 +26,11 @@ public sealed partial class MqttFeedGrain(
 {
     private static readonly TimeSpan SupervisionInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromSeconds(1);
-    private const int MaxRemembered = 200_000;
 
     private readonly MqttOptions _options = options.Value;
     private const int Deliverers = 16;
 
-    private readonly ConcurrentDictionary<string, int> _lastDelta = new(StringComparer.Ordinal);
+    private readonly RedeliveryFilter _redeliveries = new(TimeSpan.FromSeconds(5));
     private readonly Channel<(ParsedBatch Batch, string Outcome)> _deliveries =
         Channel.CreateBounded<(ParsedBatch, string)>(new BoundedChannelOptions(10_000) { SingleWriter = true });
     private Task[] _deliverers = [];
@@ -123,7 +122,7 @@ public sealed partial class MqttFeedGrain(
     }
 
     /// <summary>
-    /// Runs on MQTTnet's receive loop, one message at a time: parse, drop repeats, count what is
+    /// Runs on MQTTnet's receive loop, one message at a time: parse, drop exact redeliveries (<see cref="RedeliveryFilter"/>), count what is
     /// refused; the delivery to the grains goes to <see cref="_deliveries"/> (bounded: a full queue
     /// holds the receive loop back). Order between deliveries does not matter: each update carries
     /// its receipt time, and the grain decides by it.
@@ -137,11 +136,7 @@ public sealed partial class MqttFeedGrain(
         fresh.Rejections.AddRange(batch.Rejections);
         foreach (var u in batch.Updates)
         {
-            var hash = DeltaHash(u.Update);
-            if (_lastDelta.TryGetValue(u.MatchId, out var last) && last == hash) continue;
-            if (_lastDelta.Count >= MaxRemembered) _lastDelta.Clear();
-            _lastDelta[u.MatchId] = hash;
-            fresh.Updates.Add(u);
+            if (!_redeliveries.IsRedelivery(u.MatchId, u.Update, receivedAt)) fresh.Updates.Add(u);
         }
 
         var outcome = batch.Elements == 0 || (batch.Updates.Count == 0 && batch.Rejections.Count > 0) ? "malformed"
@@ -182,17 +177,6 @@ public sealed partial class MqttFeedGrain(
                 LogMessageFailed(ex.Message);
             }
         }
-    }
-
-    private static int DeltaHash(MatchUpdate u)
-    {
-        var h = new HashCode();
-        h.Add(u.StatusId);
-        h.Add(u.PhaseKickoffTs);
-        foreach (var s in u.HomeScores ?? []) h.Add(s);
-        h.Add(-1000);
-        foreach (var s in u.AwayScores ?? []) h.Add(s);
-        return h.ToHashCode();
     }
 
     [LoggerMessage(EventId = 4301, Level = LogLevel.Information, Message = "MQTT connected to {Host}:{Port}, subscribed to {Topic}")]

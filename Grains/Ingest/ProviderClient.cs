@@ -52,8 +52,8 @@ public sealed class ProviderClient(HttpClient http, IOptions<ProviderOptions> op
     /// <summary><c>data/update</c>: the matches changed in the last 120 s.</summary>
     public async Task<(IReadOnlyList<ChangedMatch> Changed, ParsedBatch Batch)> DataUpdateAsync(CancellationToken ct)
     {
-        var (root, _) = await GetAsync(DataUpdateEndpoint, "data/update", [], ct).ConfigureAwait(false);
-        using (root) return ProviderParser.DataUpdate(root.RootElement);
+        var (root, sentAt) = await GetAsync(DataUpdateEndpoint, "data/update", [], ct).ConfigureAwait(false);
+        using (root) return ProviderParser.DataUpdate(root.RootElement, sentAt / 1000);
     }
 
     private async Task<(JsonDocument Root, long SentAtMs)> GetAsync(string endpoint, string path, (string Name, string Value)[] query, CancellationToken ct)

@@ -116,7 +116,7 @@ public static class ProviderParser
                 MatchTime = OptionalLong(row, "match_time", id, batch),
                 HomeScores = OptionalScores(row, "home_scores", id, batch),
                 AwayScores = OptionalScores(row, "away_scores", id, batch),
-                ProviderUpdateTime = OptionalLong(row, "updated_at", id, batch),
+                ProviderUpdateTime = ProviderTime(row, "updated_at", id, batch, observedAtMs / 1000),
             }));
         }
 
@@ -124,7 +124,7 @@ public static class ProviderParser
     }
 
     /// <summary><c>data/update</c>: the matches changed lately, by type; a match named twice keeps its newest time.</summary>
-    public static (IReadOnlyList<ChangedMatch> Changed, ParsedBatch Batch) DataUpdate(JsonElement root)
+    public static (IReadOnlyList<ChangedMatch> Changed, ParsedBatch Batch) DataUpdate(JsonElement root, long nowS)
     {
         var batch = new ParsedBatch();
         var newest = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -155,6 +155,12 @@ public static class ProviderParser
                 if (!item.TryGetProperty("update_time", out var ut) || ut.ValueKind != JsonValueKind.Number || !ut.TryGetInt64(out var time))
                 {
                     batch.Reject("update_time", RejectReasons.Malformed, $"match {id}: update_time missing or not an integer");
+                    continue;
+                }
+
+                if (!IsProviderTime(time, nowS))
+                {
+                    batch.Reject("update_time", RejectReasons.OutOfRange, $"match {id}: update_time {time} is not unix seconds up to now + 5 min");
                     continue;
                 }
 
@@ -333,6 +339,21 @@ public static class ProviderParser
         if (!row.TryGetProperty(property, out var value) || value.ValueKind == JsonValueKind.Null) return null;
         if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var i)) return i;
         batch.Reject(property, RejectReasons.Malformed, $"match {id}: {property} {Truncate(value.GetRawText())}");
+        return null;
+    }
+
+    /// <summary>
+    /// A provider change time: unix seconds from 2000 to now + 5 min. Milliseconds, or a time in the future,
+    /// would become a job's cursor and stop incremental sync for good: refused here, before anything sees it.
+    /// </summary>
+    public static bool IsProviderTime(long value, long nowS) =>
+        value >= FieldMerge.Year2000 && value <= nowS + FieldMerge.FutureToleranceSeconds;
+
+    private static long? ProviderTime(JsonElement row, string property, string id, ParsedBatch batch, long nowS)
+    {
+        if (OptionalLong(row, property, id, batch) is not long value) return null;
+        if (IsProviderTime(value, nowS)) return value;
+        batch.Reject(property, RejectReasons.OutOfRange, $"match {id}: {property} {value} is not unix seconds up to now + 5 min");
         return null;
     }
 

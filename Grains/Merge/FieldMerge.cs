@@ -172,7 +172,7 @@ public static partial class FieldMerge
         if (u.Source == UpdateSource.Admin)
         {
             events.Add(new ConfirmedRegression(stored.Value, status));
-            SetStatus(state, status, u);
+            SetStatus(state, status, u, confirmed: true);
             return new(Field, FieldOutcome.Applied);
         }
 
@@ -184,7 +184,7 @@ public static partial class FieldMerge
             if (candidate.LastSeenMs - candidate.FirstSeenMs >= RegressionConfirmMs)
             {
                 events.Add(new ConfirmedRegression(stored.Value, status));
-                SetStatus(state, status, u);
+                SetStatus(state, status, u, confirmed: true);
                 return new(Field, FieldOutcome.Applied);
             }
 
@@ -199,7 +199,7 @@ public static partial class FieldMerge
     private static bool IsForwardOrSide(int from, int to) =>
         from == to || MatchPhases.IsSideState(from) || MatchPhases.IsSideState(to) || to > from;
 
-    private static void SetStatus(MatchState state, int status, MatchUpdate u)
+    private static void SetStatus(MatchState state, int status, MatchUpdate u, bool confirmed = false)
     {
         if (state.Status?.Value != status)
         {
@@ -207,6 +207,7 @@ public static partial class FieldMerge
         }
 
         state.Status = new(status, u.Source, u.ObservedAtMs);
+        state.StatusConfirmed = confirmed;
         state.Regression = null;
         state.RepollRequested = false;
     }
@@ -331,13 +332,16 @@ public static partial class FieldMerge
             _ => state.OvertimeKickoff,
         };
         if (stored is not null && stored.Value == value) return new(field, FieldOutcome.Unchanged);
+        var set = new Provenanced<long>(value, u.Source, u.ObservedAtMs);
         if (stored is not null && u.Source != UpdateSource.Admin)
         {
             events.Add(new KickoffOverwriteBlocked(field, stored.Value, value));
             return new(field, FieldOutcome.Rejected, RejectReasons.KickoffOverwriteBlocked);
         }
 
-        var set = new Provenanced<long>(value, u.Source, u.ObservedAtMs);
+        // An older admin correction (delivered late, or replayed at a take-over) never replaces a newer one.
+        if (stored is not null && !KickoffRegister.IsNewerAdmin(set, stored)) return new(field, FieldOutcome.Rejected, RejectReasons.Stale);
+
         switch (kickoff)
         {
             case Kickoff.FirstHalf: state.FirstHalfKickoff = set; break;

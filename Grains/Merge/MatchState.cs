@@ -46,6 +46,9 @@ public sealed class MatchState
 
     /// <summary>The fencing epoch of the activation that last saved this state.</summary>
     [Id(22)] public long FenceToken { get; set; }
+
+    /// <summary>The status was reached by a confirmed regression or an admin value (the database's guard lets it move backwards).</summary>
+    [Id(50)] public bool StatusConfirmed { get; set; }
 }
 
 /// <summary>A status regression seen in fresh snapshots, waiting for confirmation.</summary>
@@ -54,38 +57,6 @@ public sealed record RegressionCandidate(
     [property: Id(0)] int Status,
     [property: Id(1)] long FirstSeenMs,
     [property: Id(2)] long LastSeenMs);
-
-/// <summary>Folding one state into another, register by register (the newer observation wins).</summary>
-public static class MatchStateFold
-{
-    /// <summary>
-    /// Brings into <paramref name="target"/> whatever <paramref name="other"/> knows that is newer:
-    /// used when a grain reloads stored state while it holds accepted updates in memory.
-    /// </summary>
-    public static void Into(MatchState target, MatchState other)
-    {
-        target.Status = Newer(target.Status, other.Status);
-        target.HomeScore = Newer(target.HomeScore, other.HomeScore);
-        target.AwayScore = Newer(target.AwayScore, other.AwayScore);
-        target.HomeScores = Newer(target.HomeScores, other.HomeScores);
-        target.AwayScores = Newer(target.AwayScores, other.AwayScores);
-        target.MatchTime = Newer(target.MatchTime, other.MatchTime);
-        target.CompetitionId = Newer(target.CompetitionId, other.CompetitionId);
-        target.HomeTeamId = Newer(target.HomeTeamId, other.HomeTeamId);
-        target.AwayTeamId = Newer(target.AwayTeamId, other.AwayTeamId);
-        target.CarriedMinute = Newer(target.CarriedMinute, other.CarriedMinute);
-        target.FirstHalfKickoff ??= other.FirstHalfKickoff;
-        target.SecondHalfKickoff ??= other.SecondHalfKickoff;
-        target.OvertimeKickoff ??= other.OvertimeKickoff;
-        if (other.ProviderUpdateTime > (target.ProviderUpdateTime ?? long.MinValue)) target.ProviderUpdateTime = other.ProviderUpdateTime;
-        if (target.Regression is null && other.Regression is not null && other.Regression.Status != target.Status?.Value) target.Regression = other.Regression;
-        target.RepollRequested |= other.RepollRequested;
-        if (ReferenceEquals(target.Status, other.Status)) target.PhaseEnteredAtMs = other.PhaseEnteredAtMs;
-    }
-
-    private static Provenanced<T>? Newer<T>(Provenanced<T>? a, Provenanced<T>? b) =>
-        b is null ? a : a is null || b.ObservedAtMs > a.ObservedAtMs ? b : a;
-}
 
 /// <summary>What grain state holds that the ts_matches row does not: only these make a state save necessary.</summary>
 public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested)

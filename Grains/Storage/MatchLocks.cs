@@ -7,13 +7,17 @@ using StackExchange.Redis;
 
 namespace Orleans.GoalGpt.Grains.Storage;
 
-/// <summary>A held lease on one match: the Redis lock's owner value and the fencing epoch it got.</summary>
-public sealed record MatchLease(string MatchId, string Owner, long FenceToken);
+/// <summary>
+/// A held lease on one match: the Redis lock's owner value, the fencing epoch it got, and the monotonic
+/// timestamp (<see cref="Stopwatch.GetTimestamp"/>) taken before the <c>SET</c> that won it: the lease
+/// is valid for one TTL from then, however long the set-up after it took.
+/// </summary>
+public sealed record MatchLease(string MatchId, string Owner, long FenceToken, long SetAtTimestamp);
 
 /// <summary>
 /// Per-match distributed lock (<c>lock:match:{id}</c>: <c>SET NX PX</c> with a unique owner,
 /// renewed and released only by its owner through compare-and-act Lua scripts) plus a fencing
-/// epoch issued by PostgreSQL for every acquisition. The lock keeps two activations from writing
+/// epoch issued by PostgreSQL for every acquisition, into the match's row. The lock keeps two activations from writing
 /// at once; the epoch makes the database refuse a writer that lost its lock and did not notice.
 /// </summary>
 public sealed partial class MatchLocks(
@@ -64,8 +68,10 @@ public sealed partial class MatchLocks(
 
     public static RedisKey Key(string matchId) => $"lock:match:{matchId}";
 
-    /// <summary>The wall clock lease expiry is judged by (Redis expires keys by it).</summary>
-    public TimeProvider Clock => TimeProvider.System;
+    /// <summary>Now on the monotonic clock lease validity is judged by (a wall-clock step must not extend a lease).</summary>
+    public static long Now => Stopwatch.GetTimestamp();
+
+    private long TtlTicks => (long)(Ttl.TotalSeconds * Stopwatch.Frequency);
 
     /// <summary>Longest wait between lease attempts of an activation that has none.</summary>
     public TimeSpan MaxRetryInterval => _options.MaxRetryInterval;
@@ -88,13 +94,16 @@ public sealed partial class MatchLocks(
         }
 
         var owner = Guid.NewGuid().ToString("N");
-        var started = Clock.GetTimestamp();
+        var started = Now;
         var deadline = started + (long)(_options.AcquireTimeout.TotalSeconds * Stopwatch.Frequency);
+        long setAt;
         try
         {
-            while (!await redis.GetDatabase().StringSetAsync(Key(matchId), owner, _options.LeaseTtl, When.NotExists).ConfigureAwait(false))
+            while (true)
             {
-                if (Clock.GetTimestamp() >= deadline)
+                setAt = Now;
+                if (await redis.GetDatabase().StringSetAsync(Key(matchId), owner, _options.LeaseTtl, When.NotExists).ConfigureAwait(false)) break;
+                if (Now >= deadline)
                 {
                     metrics.LockBusy.Add(1);
                     LogBusy(matchId);
@@ -112,16 +121,16 @@ public sealed partial class MatchLocks(
             return null;
         }
 
-        metrics.LockAcquireLatency.Record(Clock.GetElapsedTime(started).TotalMilliseconds);
+        metrics.LockAcquireLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         try
         {
-            return new MatchLease(matchId, owner, await NextEpochAsync(matchId, ct).ConfigureAwait(false));
+            return new MatchLease(matchId, owner, await NextEpochAsync(matchId, ct).ConfigureAwait(false), setAt);
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
         {
             metrics.LockFailed.Add(1, new KeyValuePair<string, object?>("dependency", "postgres"));
             LogUnavailable(ex, matchId, "postgres");
-            await ReleaseAsync(new MatchLease(matchId, owner, 0)).ConfigureAwait(false);
+            await ReleaseAsync(new MatchLease(matchId, owner, 0, setAt)).ConfigureAwait(false);
             return null;
         }
     }
@@ -149,7 +158,7 @@ public sealed partial class MatchLocks(
     /// </summary>
     public LeaseState Track(MatchLease lease)
     {
-        var state = new LeaseState(lease, Clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)Ttl.TotalMilliseconds);
+        var state = new LeaseState(lease, lease.SetAtTimestamp + TtlTicks);
         _held[lease.MatchId] = state;
         if (Interlocked.Exchange(ref _renewerStarted, 1) == 0) _ = Task.Run(RenewLoopAsync);
         return state;
@@ -167,7 +176,7 @@ public sealed partial class MatchLocks(
             var renewed = 0;
             foreach (var batch in _held.Values.Chunk(RenewBatch))
             {
-                var started = Clock.GetUtcNow().ToUnixTimeMilliseconds();
+                var started = Now; // before the script is sent: Redis extends from a moment after this
                 try
                 {
                     if (!redis.IsConnected) break;
@@ -178,7 +187,7 @@ public sealed partial class MatchLocks(
                     var results = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(RenewManyScript, keys, args).ConfigureAwait(false))!;
                     for (var i = 0; i < batch.Length; i++)
                     {
-                        if ((long)results[i] == 1) batch[i].Renewed(started + (long)Ttl.TotalMilliseconds);
+                        if ((long)results[i] == 1) batch[i].Renewed(started + TtlTicks);
                         else batch[i].Lost = true;
                     }
 
@@ -220,11 +229,7 @@ public sealed partial class MatchLocks(
 
     private async Task<long> NextEpochAsync(string matchId, CancellationToken ct)
     {
-        await using var cmd = database.CreateCommand("""
-            INSERT INTO match_fences (external_id, token) VALUES (@id, 1)
-            ON CONFLICT (external_id) DO UPDATE SET token = match_fences.token + 1, issued_at = now()
-            RETURNING token
-            """);
+        await using var cmd = database.CreateCommand(TsMatchesTable.NextEpochSql);
         cmd.Parameters.AddWithValue("id", matchId);
         return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
@@ -242,15 +247,18 @@ public sealed partial class MatchLocks(
     private partial void LogUnavailable(Exception ex, string matchId, string dependency);
 }
 
-/// <summary>A held lease as its renewer sees it: valid until <see cref="ValidUntilMs"/> (wall clock), or lost.</summary>
-public sealed class LeaseState(MatchLease lease, long validUntilMs)
+/// <summary>A held lease as its renewer sees it: valid until <see cref="ValidUntil"/> (monotonic timestamp), or lost.</summary>
+public sealed class LeaseState(MatchLease lease, long validUntil)
 {
-    private long _validUntilMs = validUntilMs;
+    private long _validUntil = validUntil;
     private volatile bool _lost;
 
     public MatchLease Lease { get; } = lease;
 
-    public long ValidUntilMs => Interlocked.Read(ref _validUntilMs);
+    public long ValidUntil => Interlocked.Read(ref _validUntil);
+
+    /// <summary>Still ours and not yet expired by Redis' count (renewals extend it from before they were sent).</summary>
+    public bool IsValid => !_lost && MatchLocks.Now < ValidUntil;
 
     /// <summary>The lock is someone else's now: a renewal found another owner.</summary>
     public bool Lost
@@ -259,7 +267,16 @@ public sealed class LeaseState(MatchLease lease, long validUntilMs)
         set => _lost = value;
     }
 
-    public void Renewed(long validUntilMs) => Interlocked.Exchange(ref _validUntilMs, validUntilMs);
+    public void Renewed(long validUntil)
+    {
+        long seen;
+        do
+        {
+            seen = Interlocked.Read(ref _validUntil);
+            if (validUntil <= seen) return;
+        }
+        while (Interlocked.CompareExchange(ref _validUntil, validUntil, seen) != seen);
+    }
 }
 
 /// <summary>Lock and lease settings (section <c>Locks</c>).</summary>

@@ -37,6 +37,20 @@ public sealed record TsMatchRow
     public long? OvertimeKickoffTs { get; init; }
     public string? OvertimeKickoffSource { get; init; }
     public long? ProviderUpdateTime { get; init; }
+    public long? FirstHalfKickoffTimestamp { get; init; }
+    public long? SecondHalfKickoffTimestamp { get; init; }
+    public long? OvertimeKickoffTimestamp { get; init; }
+
+    /// <summary>The status was reached by a confirmed regression (or is an admin value): the database lets it move backwards.</summary>
+    public bool StatusConfirmed { get; init; }
+
+    /// <summary>The side's score is a drop the grain confirmed on polls (domain rule 1): the database lets it land.</summary>
+    public bool HomeScoreDropConfirmed { get; init; }
+
+    public bool AwayScoreDropConfirmed { get; init; }
+
+    /// <summary>Read only: a stored raw score array was unusable (a legacy row with nulls or the wrong length) and was left out.</summary>
+    public bool RawArraysDiscarded { get; init; }
 
     /// <summary>The writer's fencing epoch; the database refuses the row when a newer one was issued.</summary>
     public long? FenceToken { get; init; }
@@ -96,6 +110,10 @@ public sealed record TsMatchRow
         SecondHalfKickoffSource = s.SecondHalfKickoff?.Source.ToWire(),
         OvertimeKickoffTs = s.OvertimeKickoff?.Value,
         OvertimeKickoffSource = s.OvertimeKickoff?.Source.ToWire(),
+        FirstHalfKickoffTimestamp = s.FirstHalfKickoff?.ObservedAtMs,
+        SecondHalfKickoffTimestamp = s.SecondHalfKickoff?.ObservedAtMs,
+        OvertimeKickoffTimestamp = s.OvertimeKickoff?.ObservedAtMs,
+        StatusConfirmed = s.StatusConfirmed,
         ProviderUpdateTime = s.ProviderUpdateTime,
     };
 
@@ -120,7 +138,9 @@ public sealed record TsMatchRow
         static Provenanced<T>? NewerRef<T>(Provenanced<T>? current, T? value, string? source, long? ts)
             where T : class => value is not null ? Pick(current, value, source, ts) : current;
 
-        s.Status = Newer(s.Status, StatusId, StatusSource, StatusTimestamp);
+        var status = Newer(s.Status, StatusId, StatusSource, StatusTimestamp);
+        if (!ReferenceEquals(status, s.Status)) s.StatusConfirmed = StatusConfirmed;
+        s.Status = status;
         s.HomeScore = Newer(s.HomeScore, HomeScore, HomeScoreSource, HomeScoreTimestamp);
         s.AwayScore = Newer(s.AwayScore, AwayScore, AwayScoreSource, AwayScoreTimestamp);
         s.HomeScores = NewerRef(s.HomeScores, HomeScores, "api", RawScoresTimestamp);
@@ -129,9 +149,9 @@ public sealed record TsMatchRow
         s.CompetitionId = NewerRef(s.CompetitionId, CompetitionId, "api", MetadataTimestamp);
         s.HomeTeamId = NewerRef(s.HomeTeamId, HomeTeamId, "api", MetadataTimestamp);
         s.AwayTeamId = NewerRef(s.AwayTeamId, AwayTeamId, "api", MetadataTimestamp);
-        s.FirstHalfKickoff ??= Newer(null, FirstHalfKickoffTs, FirstHalfKickoffSource, 0);
-        s.SecondHalfKickoff ??= Newer(null, SecondHalfKickoffTs, SecondHalfKickoffSource, 0);
-        s.OvertimeKickoff ??= Newer(null, OvertimeKickoffTs, OvertimeKickoffSource, 0);
+        s.FirstHalfKickoff = KickoffRegister.Merge(s.FirstHalfKickoff, Kickoff(FirstHalfKickoffTs, FirstHalfKickoffSource, FirstHalfKickoffTimestamp));
+        s.SecondHalfKickoff = KickoffRegister.Merge(s.SecondHalfKickoff, Kickoff(SecondHalfKickoffTs, SecondHalfKickoffSource, SecondHalfKickoffTimestamp));
+        s.OvertimeKickoff = KickoffRegister.Merge(s.OvertimeKickoff, Kickoff(OvertimeKickoffTs, OvertimeKickoffSource, OvertimeKickoffTimestamp));
         if (ProviderUpdateTime is long put && (s.ProviderUpdateTime is null || put > s.ProviderUpdateTime))
         {
             s.ProviderUpdateTime = put;
@@ -148,6 +168,13 @@ public sealed record TsMatchRow
                 s.MinuteHighWater = Math.Max(s.MinuteHighWater, m);
             }
         }
+    }
+
+    private static Provenanced<long>? Kickoff(long? value, string? source, long? observedAtMs)
+    {
+        if (value is not long v) return null;
+        UpdateSourceNames.TryParse(source, out var src);
+        return new Provenanced<long>(v, src, observedAtMs ?? 0);
     }
 
     private static long? Max(params long?[] values)

@@ -5,82 +5,117 @@ using NpgsqlTypes;
 namespace Orleans.GoalGpt.Grains.Storage;
 
 /// <summary>
-/// The SQL of <c>ts_matches</c>: one multi-row upsert per batch, and the read of one row. The upsert
-/// guards every field itself, so the database holds the invariants even when two writers race:
-/// a value with an older <c>*_timestamp</c> never replaces a newer one, and a set kick-off time is
-/// replaced only by an admin correction.
+/// The SQL of <c>ts_matches</c>: one multi-row upsert per batch, the epoch draw, and reads. The upsert
+/// guards every field itself, so the database holds the rules even when two writers race (invariant 8):
+/// a register is replaced only by a newer observation or, on a tie, a source of higher priority; a
+/// status moves backwards and a pushed score drops on a lagging snapshot only as admin values or
+/// values the grain confirmed; a set kick-off is replaced only by a newer admin correction; and a
+/// writer's epoch is checked against the row it locks.
 /// </summary>
 public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
 {
-    // A register's value, source and timestamp move together, decided by the timestamp.
-    private static string Guarded(string ts, params string[] columns) => string.Join(",\n    ", columns.Select(c =>
-        $"{c} = CASE WHEN EXCLUDED.{ts} IS NOT NULL AND (t.{ts} IS NULL OR EXCLUDED.{ts} >= t.{ts}) THEN EXCLUDED.{c} ELSE t.{c} END"));
+    /// <summary>Domain rule 1: a lower polled score within this long after a pushed one is a lagging snapshot.</summary>
+    private const long LaggingPushWindowMs = 30_000;
 
-    private static string SetOnce(string column, string source) =>
-        $"{column} = CASE WHEN t.{column} IS NULL OR (EXCLUDED.{source} = 'admin' AND EXCLUDED.{column} IS NOT NULL) THEN COALESCE(EXCLUDED.{column}, t.{column}) ELSE t.{column} END,\n    " +
-        $"{source} = CASE WHEN t.{column} IS NULL OR (EXCLUDED.{source} = 'admin' AND EXCLUDED.{column} IS NOT NULL) THEN COALESCE(EXCLUDED.{source}, t.{source}) ELSE t.{source} END";
+    // Tie priority of a source per kind of field, as SourcePriority has it (admin > api > watchdog > mqtt for
+    // status, metadata and the minute; admin > mqtt > watchdog > api for scores). Unknown sources rank lowest.
+    private static string StatusPriority(string source) =>
+        $"CASE {source} WHEN 'admin' THEN 4 WHEN 'api' THEN 3 WHEN 'watchdog' THEN 2 WHEN 'mqtt' THEN 1 ELSE 0 END";
+
+    private static string ScorePriority(string source) =>
+        $"CASE {source} WHEN 'admin' THEN 4 WHEN 'mqtt' THEN 3 WHEN 'watchdog' THEN 2 WHEN 'api' THEN 1 ELSE 0 END";
+
+    // A register (value, source, timestamp) is replaced by a newer observation, or on an exact tie by a source
+    // of higher priority. An equal tie is the writer's own newer row: only the newest epoch reaches this point.
+    private static string Wins(string ts, string source, Func<string, string> priority) =>
+        $"(EXCLUDED.{ts} IS NOT NULL AND (t.{ts} IS NULL OR EXCLUDED.{ts} > t.{ts} " +
+        $"OR (EXCLUDED.{ts} = t.{ts} AND {priority($"EXCLUDED.{source}")} >= {priority($"t.{source}")})))";
+
+    // Groups without a source column (metadata, raw arrays) are decided by the timestamp alone.
+    private static string WinsByTime(string ts) => $"(EXCLUDED.{ts} IS NOT NULL AND (t.{ts} IS NULL OR EXCLUDED.{ts} >= t.{ts}))";
+
+    private static string Set(string condition, params string[] columns) => string.Join(",\n    ", columns.Select(c =>
+        $"{c} = CASE WHEN {condition} THEN EXCLUDED.{c} ELSE t.{c} END"));
+
+    // Phase order 1 < 2 < 3 < 4 < 5 (= 6) < 7 < 8; side states (0, 9-13) have no rank and are never "backward".
+    private static string Rank(string status) => $"(CASE WHEN {status} BETWEEN 1 AND 8 THEN (CASE WHEN {status} = 6 THEN 5 ELSE {status} END) END)";
+
+    // Rule 2: a backward status lands only as an admin value or one the grain marks confirmed.
+    private static readonly string StatusWins =
+        $"({Wins("status_id_timestamp", "status_id_source", StatusPriority)} AND NOT (COALESCE({Rank("EXCLUDED.status_id")} < {Rank("t.status_id")}, false) " +
+        "AND EXCLUDED.status_id_source IS DISTINCT FROM 'admin' AND NOT EXCLUDED.status_id_confirmed))";
+
+    // Rule 1: a lower api/watchdog score within 30 s of a pushed one is a lagging snapshot unless the grain confirmed it.
+    private static string ScoreWins(string side) =>
+        $"({Wins($"{side}_score_timestamp", $"{side}_score_source", ScorePriority)} AND NOT COALESCE(EXCLUDED.{side}_score < t.{side}_score " +
+        $"AND EXCLUDED.{side}_score_source IN ('api', 'watchdog') AND t.{side}_score_source = 'mqtt' " +
+        $"AND EXCLUDED.{side}_score_timestamp - t.{side}_score_timestamp < {LaggingPushWindowMs} AND NOT EXCLUDED.{side}_score_drop_confirmed, false))";
+
+    // Rule 3: set once; only admin changes a set kick-off, and an admin value only replaces an older admin value.
+    private static string KickoffWins(string column) =>
+        $"(EXCLUDED.{column} IS NOT NULL AND (t.{column} IS NULL OR (EXCLUDED.{Of(column, "source")} = 'admin' AND EXCLUDED.{column} <> t.{column} " +
+        $"AND (t.{Of(column, "source")} IS DISTINCT FROM 'admin' OR COALESCE(EXCLUDED.{Of(column, "timestamp")}, 0) > COALESCE(t.{Of(column, "timestamp")}, 0)))))";
+
+    // first_half_kickoff_ts -> first_half_kickoff_source / first_half_kickoff_timestamp
+    private static string Of(string kickoffColumn, string part) => kickoffColumn[..^"ts".Length] + part;
+
+    private static string Kickoff(string column) => Set(KickoffWins(column), column, Of(column, "source"), Of(column, "timestamp"));
+
+    private const string Columns = """
+            external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,
+            status_id, status_id_source, status_id_timestamp, status_id_confirmed,
+            home_score, home_score_source, home_score_timestamp, home_score_drop_confirmed,
+            away_score, away_score_source, away_score_timestamp, away_score_drop_confirmed,
+            home_scores, away_scores, home_penalty_score, away_penalty_score, raw_scores_timestamp,
+            minute, minute_text, minute_source, minute_timestamp,
+            first_half_kickoff_ts, first_half_kickoff_source, first_half_kickoff_timestamp,
+            second_half_kickoff_ts, second_half_kickoff_source, second_half_kickoff_timestamp,
+            overtime_kickoff_ts, overtime_kickoff_source, overtime_kickoff_timestamp,
+            provider_update_time, fence_token
+        """;
 
     private static readonly string UpsertSql = $"""
-        INSERT INTO ts_matches AS t (
-            external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,
-            status_id, status_source, status_timestamp,
-            home_score, home_score_source, home_score_timestamp,
-            away_score, away_score_source, away_score_timestamp,
-            home_scores, away_scores, home_penalty_score, away_penalty_score, raw_scores_timestamp,
-            minute, minute_text, minute_source, minute_timestamp,
-            first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
-            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token, updated_at)
-        SELECT external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,
-            status_id, status_source, status_timestamp,
-            home_score, home_score_source, home_score_timestamp,
-            away_score, away_score_source, away_score_timestamp,
-            home_scores::jsonb, away_scores::jsonb, home_penalty_score, away_penalty_score, raw_scores_timestamp,
-            minute, minute_text, minute_source, minute_timestamp,
-            first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
-            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token, now()
-        FROM unnest(
-            @external_id, @competition_id, @home_team_id, @away_team_id, @match_time, @metadata_timestamp,
-            @status_id, @status_source, @status_timestamp,
-            @home_score, @home_score_source, @home_score_timestamp,
-            @away_score, @away_score_source, @away_score_timestamp,
-            @home_scores, @away_scores, @home_penalty_score, @away_penalty_score, @raw_scores_timestamp,
-            @minute, @minute_text, @minute_source, @minute_timestamp,
-            @first_half_kickoff_ts, @first_half_kickoff_source, @second_half_kickoff_ts, @second_half_kickoff_source,
-            @overtime_kickoff_ts, @overtime_kickoff_source, @provider_update_time, @fence_token)
-          AS s(external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,
-            status_id, status_source, status_timestamp,
-            home_score, home_score_source, home_score_timestamp,
-            away_score, away_score_source, away_score_timestamp,
-            home_scores, away_scores, home_penalty_score, away_penalty_score, raw_scores_timestamp,
-            minute, minute_text, minute_source, minute_timestamp,
-            first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
-            overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token)
-        WHERE COALESCE(s.fence_token, 0) >= COALESCE((SELECT f.token FROM match_fences f WHERE f.external_id = s.external_id), 0)
+        INSERT INTO ts_matches AS t ({Columns}, updated_at)
+        SELECT {Columns.Replace("home_scores, away_scores", "home_scores::jsonb, away_scores::jsonb", StringComparison.Ordinal)}, now()
+        FROM unnest({string.Join(", ", Columns.Split(',').Select(c => "@" + c.Trim()))}) AS s({Columns})
         ORDER BY s.external_id
         ON CONFLICT (external_id) DO UPDATE SET
-            {Guarded("metadata_timestamp", "competition_id", "home_team_id", "away_team_id", "match_time", "metadata_timestamp")},
-            {Guarded("status_timestamp", "status_id", "status_source", "status_timestamp")},
-            {Guarded("home_score_timestamp", "home_score", "home_score_source", "home_score_timestamp")},
-            {Guarded("away_score_timestamp", "away_score", "away_score_source", "away_score_timestamp")},
-            {Guarded("raw_scores_timestamp", "home_scores", "away_scores", "home_penalty_score", "away_penalty_score", "raw_scores_timestamp")},
-            {Guarded("minute_timestamp", "minute", "minute_text", "minute_source", "minute_timestamp")},
-            {SetOnce("first_half_kickoff_ts", "first_half_kickoff_source")},
-            {SetOnce("second_half_kickoff_ts", "second_half_kickoff_source")},
-            {SetOnce("overtime_kickoff_ts", "overtime_kickoff_source")},
+            {Set(WinsByTime("metadata_timestamp"), "competition_id", "home_team_id", "away_team_id", "match_time", "metadata_timestamp")},
+            {Set(StatusWins, "status_id", "status_id_source", "status_id_timestamp", "status_id_confirmed")},
+            {Set(ScoreWins("home"), "home_score", "home_score_source", "home_score_timestamp", "home_score_drop_confirmed")},
+            {Set(ScoreWins("away"), "away_score", "away_score_source", "away_score_timestamp", "away_score_drop_confirmed")},
+            {Set(WinsByTime("raw_scores_timestamp"), "home_scores", "away_scores", "home_penalty_score", "away_penalty_score", "raw_scores_timestamp")},
+            {Set(Wins("minute_timestamp", "minute_source", StatusPriority), "minute", "minute_text", "minute_source", "minute_timestamp")},
+            {Kickoff("first_half_kickoff_ts")},
+            {Kickoff("second_half_kickoff_ts")},
+            {Kickoff("overtime_kickoff_ts")},
             provider_update_time = GREATEST(t.provider_update_time, EXCLUDED.provider_update_time),
-            fence_token = GREATEST(t.fence_token, EXCLUDED.fence_token),
             updated_at = now()
-        WHERE COALESCE(EXCLUDED.fence_token, 0) >= COALESCE((SELECT f.token FROM match_fences f WHERE f.external_id = t.external_id), 0)
+        -- The fence is checked on the row this statement locked, at its newest version (a sub-select would
+        -- read the statement's snapshot, older than a lease taken while this statement waited for the lock).
+        WHERE COALESCE(EXCLUDED.fence_token, 0) >= COALESCE(t.fence_token, 0)
         RETURNING t.external_id
+        """;
+
+    /// <summary>
+    /// Issues the next fencing epoch of a match and puts it in the match's row in one statement: from the
+    /// moment it commits, every write with an older epoch is refused, before the new owner writes anything.
+    /// </summary>
+    public const string NextEpochSql = """
+        INSERT INTO ts_matches AS t (external_id, fence_token) VALUES (@id, 1)
+        ON CONFLICT (external_id) DO UPDATE SET fence_token = COALESCE(t.fence_token, 0) + 1
+        RETURNING fence_token
         """;
 
     private const string SelectColumns = """
         external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,
-        status_id, status_source, status_timestamp, home_score, home_score_source, home_score_timestamp,
+        status_id, status_id_source, status_id_timestamp, home_score, home_score_source, home_score_timestamp,
         away_score, away_score_source, away_score_timestamp, home_scores::text, away_scores::text,
         home_penalty_score, away_penalty_score, raw_scores_timestamp, minute, minute_text, minute_source, minute_timestamp,
         first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
-        overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token
+        overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token,
+        first_half_kickoff_timestamp, second_half_kickoff_timestamp, overtime_kickoff_timestamp,
+        status_id_confirmed, home_score_drop_confirmed, away_score_drop_confirmed
         """;
 
     /// <summary>
@@ -99,8 +134,14 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         Add(p, "match_time", NpgsqlDbType.Bigint, rows.Select(r => r.MatchTime));
         Add(p, "metadata_timestamp", NpgsqlDbType.Bigint, rows.Select(r => r.MetadataTimestamp));
         Add(p, "status_id", NpgsqlDbType.Smallint, rows.Select(r => (short?)r.StatusId));
-        Add(p, "status_source", NpgsqlDbType.Text, rows.Select(r => r.StatusSource));
-        Add(p, "status_timestamp", NpgsqlDbType.Bigint, rows.Select(r => r.StatusTimestamp));
+        Add(p, "status_id_source", NpgsqlDbType.Text, rows.Select(r => r.StatusSource));
+        Add(p, "status_id_timestamp", NpgsqlDbType.Bigint, rows.Select(r => r.StatusTimestamp));
+        Add(p, "status_id_confirmed", NpgsqlDbType.Boolean, rows.Select(r => r.StatusConfirmed));
+        Add(p, "home_score_drop_confirmed", NpgsqlDbType.Boolean, rows.Select(r => r.HomeScoreDropConfirmed));
+        Add(p, "away_score_drop_confirmed", NpgsqlDbType.Boolean, rows.Select(r => r.AwayScoreDropConfirmed));
+        Add(p, "first_half_kickoff_timestamp", NpgsqlDbType.Bigint, rows.Select(r => r.FirstHalfKickoffTimestamp));
+        Add(p, "second_half_kickoff_timestamp", NpgsqlDbType.Bigint, rows.Select(r => r.SecondHalfKickoffTimestamp));
+        Add(p, "overtime_kickoff_timestamp", NpgsqlDbType.Bigint, rows.Select(r => r.OvertimeKickoffTimestamp));
         Add(p, "home_score", NpgsqlDbType.Integer, rows.Select(r => r.HomeScore));
         Add(p, "home_score_source", NpgsqlDbType.Text, rows.Select(r => r.HomeScoreSource));
         Add(p, "home_score_timestamp", NpgsqlDbType.Bigint, rows.Select(r => r.HomeScoreTimestamp));
@@ -185,7 +226,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
                    provider_update_time
             FROM ts_matches
             WHERE status_id IN (2, 3, 4, 5, 7)
-              AND (COALESCE(GREATEST(status_timestamp, home_score_timestamp, away_score_timestamp, raw_scores_timestamp), 0)
+              AND (COALESCE(GREATEST(status_id_timestamp, home_score_timestamp, away_score_timestamp, raw_scores_timestamp), 0)
                      < @now_ms - CASE WHEN status_id = 3 THEN @stale_ht_ms ELSE @stale_ms END
                    OR COALESCE(first_half_kickoff_ts, match_time) < @now_s - @overdue_s)
             """);
@@ -209,7 +250,15 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);
         long? L(int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
         int? I(int i) => r.IsDBNull(i) ? null : Convert.ToInt32(r.GetValue(i), System.Globalization.CultureInfo.InvariantCulture);
-        int[]? A(int i) => r.IsDBNull(i) ? null : JsonSerializer.Deserialize<int[]>(r.GetString(i));
+        var discarded = false;
+        int[]? A(int i)
+        {
+            if (r.IsDBNull(i)) return null;
+            var raw = ScoreArray(r.GetString(i));
+            discarded |= raw is null;
+            return raw;
+        }
+
         return new TsMatchRow
         {
             ExternalId = r.GetString(0), CompetitionId = S(1), HomeTeamId = S(2), AwayTeamId = S(3), MatchTime = L(4),
@@ -220,7 +269,35 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             Minute = I(20), MinuteText = S(21), MinuteSource = S(22), MinuteTimestamp = L(23),
             FirstHalfKickoffTs = L(24), FirstHalfKickoffSource = S(25), SecondHalfKickoffTs = L(26), SecondHalfKickoffSource = S(27),
             OvertimeKickoffTs = L(28), OvertimeKickoffSource = S(29), ProviderUpdateTime = L(30), FenceToken = L(31),
+            FirstHalfKickoffTimestamp = L(32), SecondHalfKickoffTimestamp = L(33), OvertimeKickoffTimestamp = L(34),
+            StatusConfirmed = r.GetBoolean(35), HomeScoreDropConfirmed = r.GetBoolean(36), AwayScoreDropConfirmed = r.GetBoolean(37),
+            RawArraysDiscarded = discarded,
         };
+    }
+
+    /// <summary>
+    /// A stored score array as the rules know it (seven whole numbers), or null: rows written by the old
+    /// system may hold nulls, short arrays or anything else, and one bad row must not make its match unusable.
+    /// </summary>
+    public static int[]? ScoreArray(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind != JsonValueKind.Array || doc.RootElement.GetArrayLength() != 7) return null;
+            var values = new int[7];
+            var i = 0;
+            foreach (var e in doc.RootElement.EnumerateArray())
+            {
+                if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out values[i++])) return null;
+            }
+
+            return values;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static string? Json(int[]? values) => values is null ? null : JsonSerializer.Serialize(values);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Orleans.GoalGpt.Grains.Diagnostics;
 
 namespace Orleans.GoalGpt.Grains.Storage;
@@ -8,8 +9,11 @@ namespace Orleans.GoalGpt.Grains.Storage;
 /// <summary>
 /// The silo's write-behind to <c>ts_matches</c>: grains hand over their latest row; one loop
 /// writes every dirty match in one upsert per batch, one flush in flight at a time, on a short
-/// timer (so small batches never strand) and at once when a batch is full. A failed flush keeps
-/// its rows (a newer row of the same match supersedes them) and retries with jittered backoff.
+/// timer (so small batches never strand) and at once when a batch is full; under a backlog the
+/// oldest rows go first. A flush that fails for a connection keeps its rows (a newer row of the
+/// same match supersedes them) and retries with jittered backoff; a row PostgreSQL refuses on its
+/// own is isolated by splitting the batch and quarantined (counted, logged), so it cannot hold up
+/// the others. Each row's outcome is reported to its activation's <see cref="WriteCursor"/>.
 /// Stopping drains what is pending.
 /// </summary>
 public sealed partial class TsMatchesWriter : IAsyncDisposable
@@ -23,8 +27,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private readonly SemaphoreSlim _oneFlush = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _fencedOut = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private Task? _loop;
     private bool _outage;
 
@@ -39,8 +42,11 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         _metrics.Backlog = () => Backlog;
     }
 
-    /// <summary>A match's newest row; <see cref="ChangedTs"/> is when a value first changed in it (null: only times moved).</summary>
-    private sealed record Pending(TsMatchRow Row, long FirstAcceptedTs, long? ChangedTs, HashSet<string> Fields);
+    /// <summary>
+    /// A match's newest row, version <see cref="Version"/> of the activation behind <see cref="Cursor"/>;
+    /// <see cref="ChangedTs"/> is when a value first changed in it (null: only times moved).
+    /// </summary>
+    private sealed record Pending(TsMatchRow Row, long FirstAcceptedTs, long? ChangedTs, HashSet<string> Fields, WriteCursor? Cursor, long Version);
 
     /// <summary>Matches waiting to be written.</summary>
     public int Backlog
@@ -53,7 +59,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// <paramref name="valuesChanged"/> false: only observation times moved, so the row may wait
     /// up to <see cref="WriteBehindOptions.ConfirmationDelay"/> to be written with later ones.
     /// </summary>
-    public void Enqueue(TsMatchRow row, IEnumerable<string> fields, bool valuesChanged = true)
+    public void Enqueue(TsMatchRow row, IEnumerable<string> fields, bool valuesChanged = true, WriteCursor? cursor = null, long version = 0)
     {
         var now = _time.GetTimestamp();
         int count;
@@ -62,17 +68,26 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             if (_pending.TryGetValue(row.ExternalId, out var existing))
             {
                 existing.Fields.UnionWith(fields);
-                _pending[row.ExternalId] = existing with { Row = row, ChangedTs = existing.ChangedTs ?? (valuesChanged ? now : null) };
+                _pending[row.ExternalId] = existing with
+                {
+                    Row = row, ChangedTs = existing.ChangedTs ?? (valuesChanged ? now : null), Cursor = cursor, Version = version,
+                };
             }
             else
             {
-                _pending[row.ExternalId] = new Pending(row, now, valuesChanged ? now : null, new HashSet<string>(fields, StringComparer.Ordinal));
+                _pending[row.ExternalId] = new Pending(row, now, valuesChanged ? now : null, new HashSet<string>(fields, StringComparer.Ordinal), cursor, version);
             }
 
             count = _pending.Count;
         }
 
-        if (count >= _options.MaxBatchSize && _signal.CurrentCount == 0) _signal.Release();
+        if (count >= _options.MaxBatchSize) Wake();
+    }
+
+    /// <summary>Starts a flush now instead of at the next interval (a deactivating grain waits for its row).</summary>
+    public void Wake()
+    {
+        if (_signal.CurrentCount == 0) _signal.Release();
     }
 
     /// <summary>Starts the flush loop.</summary>
@@ -89,6 +104,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Writes one batch now (the oldest rows first when more are pending than a batch holds); false when it failed.</summary>
+    public Task<bool> WriteBatchAsync(CancellationToken ct = default) => FlushOnceAsync(ct, all: true);
 
     /// <summary>Stops the loop after draining what is pending (bounded by the shutdown timeout).</summary>
     public async Task StopAsync(CancellationToken ct)
@@ -161,8 +179,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         lock (_gate)
         {
             if (_pending.Count == 0) return true;
-            batch = _pending.Values
-                .Where(p => all || p.ChangedTs is not null || p.FirstAcceptedTs <= confirmationDue)
+            var due = _pending.Values.Where(p => all || p.ChangedTs is not null || p.FirstAcceptedTs <= confirmationDue);
+            // Under a backlog the oldest first: otherwise whatever a dictionary yields first goes, and some rows wait for good.
+            batch = (_pending.Count > _options.MaxBatchSize ? due.OrderBy(p => p.FirstAcceptedTs) : due)
                 .Take(_options.MaxBatchSize)
                 .ToList();
             if (batch.Count == 0) return true;
@@ -170,27 +189,23 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         }
 
         var started = _time.GetTimestamp();
-        IReadOnlyList<string> fenced;
-        try
+        // Ordered by id: writers on several silos then lock rows in the same order and cannot deadlock.
+        batch.Sort((a, b) => string.CompareOrdinal(a.Row.ExternalId, b.Row.ExternalId));
+        var (retry, error) = await WriteIsolatingAsync(batch).ConfigureAwait(false);
+        if (error is not null)
         {
-            // Ordered by id: writers on several silos then lock rows in the same order and cannot deadlock.
-            fenced = await _table.UpsertAsync(batch.Select(p => p.Row).OrderBy(r => r.ExternalId, StringComparer.Ordinal).ToList(), CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            Requeue(batch);
+            Requeue(retry);
             _metrics.FlushFailures.Add(1);
             if (!_outage)
             {
                 _outage = true;
-                LogFlushFailed(ex, batch.Count, Backlog);
+                LogFlushFailed(error, retry.Count, Backlog);
             }
 
             return false;
         }
 
         var finished = _time.GetTimestamp();
-        if (fenced.Count > 0) RecordFencedOut(batch, fenced);
         _metrics.FlushBatchSize.Record(batch.Count);
         _metrics.FlushDuration.Record(_time.GetElapsedTime(started, finished).TotalMilliseconds);
         foreach (var p in batch)
@@ -204,7 +219,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             LogFlushRecovered(Backlog);
         }
 
-        if (_logger.IsEnabled(LogLevel.Information))
+        if (_logger.IsEnabled(LogLevel.Debug))
         {
             LogBatchWritten(batch.Count, Describe(batch));
         }
@@ -213,23 +228,56 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     }
 
     /// <summary>
-    /// True when the database refused a row of <paramref name="matchId"/> written with epoch
-    /// <paramref name="fenceToken"/> or older: that writer lost its lease and must stop.
+    /// Writes <paramref name="rows"/> and reports each outcome to its cursor. A row PostgreSQL refuses
+    /// (a data or constraint error: SQLSTATE class 22 or 23) is found by halving the batch and set
+    /// aside; a connection or server failure returns the rows not yet written, to be retried.
     /// </summary>
-    public bool WasFencedOut(string matchId, long fenceToken) =>
-        _fencedOut.TryGetValue(matchId, out var refused) && refused >= fenceToken;
-
-    private void RecordFencedOut(List<Pending> batch, IReadOnlyList<string> fenced)
+    private async Task<(List<Pending> Retry, Exception? Error)> WriteIsolatingAsync(List<Pending> rows)
     {
-        var ids = fenced.ToHashSet(StringComparer.Ordinal);
-        foreach (var p in batch.Where(p => ids.Contains(p.Row.ExternalId)))
+        try
         {
-            var token = p.Row.FenceToken ?? 0;
-            _fencedOut.AddOrUpdate(p.Row.ExternalId, token, (_, old) => Math.Max(old, token));
+            var fenced = await _table.UpsertAsync(rows.ConvertAll(p => p.Row), CancellationToken.None).ConfigureAwait(false);
+            Completed(rows, fenced);
+            return ([], null);
+        }
+        catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
+        {
+            if (rows.Count == 1)
+            {
+                Quarantine(rows[0], ex);
+                return ([], null);
+            }
+
+            var half = rows.Count / 2;
+            var (retry, error) = await WriteIsolatingAsync(rows[..half]).ConfigureAwait(false);
+            if (error is not null) return ([.. retry, .. rows[half..]], error);
+            return await WriteIsolatingAsync(rows[half..]).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            return (rows, ex);
+        }
+    }
+
+    private void Completed(List<Pending> rows, IReadOnlyList<string> fenced)
+    {
+        var refused = fenced.Count == 0 ? null : fenced.ToHashSet(StringComparer.Ordinal);
+        foreach (var p in rows)
+        {
+            if (refused?.Contains(p.Row.ExternalId) == true) p.Cursor?.Refused(p.Row.FenceToken ?? 0);
+            else p.Cursor?.Written(p.Version);
         }
 
+        if (refused is null) return;
         _metrics.FencedOutWrites.Add(fenced.Count, new KeyValuePair<string, object?>("target", "ts_matches"));
         LogFencedOut(fenced.Count, string.Join(' ', fenced.Take(20)));
+    }
+
+    private void Quarantine(Pending p, PostgresException ex)
+    {
+        _metrics.RowsQuarantined.Add(1, new KeyValuePair<string, object?>("reason", ex.SqlState));
+        LogQuarantined(ex, p.Row.ExternalId, ex.SqlState, ex.MessageText);
+        p.Cursor?.Quarantined(p.Version);
     }
 
     private void Requeue(List<Pending> batch)
@@ -241,6 +289,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 if (_pending.TryGetValue(p.Row.ExternalId, out var newer))
                 {
                     newer.Fields.UnionWith(p.Fields);
+                    // The newer row holds everything the older one did (the same activation's later state).
                     _pending[p.Row.ExternalId] = newer with
                     {
                         FirstAcceptedTs = Math.Min(newer.FirstAcceptedTs, p.FirstAcceptedTs),
@@ -271,7 +320,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         _oneFlush.Dispose();
     }
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "ts_matches batch written: {Count} matches updated: {Matches}")]
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "ts_matches batch written: {Count} matches updated: {Matches}")]
     private partial void LogBatchWritten(int count, string matches);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "ts_matches write failed for {Count} matches; keeping {Backlog} pending and retrying with backoff")]
@@ -280,9 +329,12 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "ts_matches writes recovered; {Backlog} matches still pending")]
     private partial void LogFlushRecovered(int backlog);
 
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "ts_matches refused the row of {MatchId} on its own ({SqlState}: {Reason}); set aside, the other rows written")]
+    private partial void LogQuarantined(Exception ex, string matchId, string sqlState, string reason);
+
     [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "ts_matches refused {Count} rows from an outdated fencing epoch (fenced out): {Matches}")]
     private partial void LogFencedOut(int count, string matches);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Shutdown left {Backlog} matches unwritten to ts_matches (PostgreSQL unreachable); their grain state holds them")]
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Shutdown left {Backlog} matches unwritten to ts_matches (PostgreSQL unreachable); their activations handed what was unwritten to the matches' next activations where another silo answered; the rest comes back only when the pollers deliver it again")]
     private partial void LogShutdownBacklog(int backlog);
 }

@@ -44,6 +44,12 @@ public sealed class TestDatabase : IAsyncDisposable
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    public async Task<string?> ScalarTextAsync(string sql)
+    {
+        await using var cmd = DataSource.CreateCommand(sql);
+        return (string?)await cmd.ExecuteScalarAsync();
+    }
+
     public async Task ExecuteAsync(string sql)
     {
         await using var cmd = DataSource.CreateCommand(sql);

@@ -9,7 +9,7 @@ namespace Orleans.GoalGpt.Tests.Ingest;
 /// <summary>The provider contract at the edge: envelopes, answers and every MQTT message shape.</summary>
 public sealed class ProviderParserTests
 {
-    private const long Now = 1_764_000_000_000;
+    private const long Now = 1_764_010_000_000;
 
     private static ReadOnlyMemory<byte> Utf8(string s) => Encoding.UTF8.GetBytes(s);
 
@@ -79,15 +79,33 @@ public sealed class ProviderParserTests
     }
 
     [Fact]
+    public void A_provider_time_in_milliseconds_or_in_the_future_is_refused_and_never_becomes_a_cursor()
+    {
+        // Issue 10 item 7: such a time became the job's cursor and stopped incremental sync for good.
+        using var rows = JsonDocument.Parse("""
+            {"code":0,"results":[{"id":"ms","status_id":2,"updated_at":1764007000123},{"id":"future","status_id":2,"updated_at":1764020000},
+                                 {"id":"ok","status_id":2,"updated_at":1764009000}]}
+            """);
+        var batch = ProviderParser.MatchRows(rows.RootElement, UpdateSource.Api, Now);
+        Assert.Equal([null, null, 1764009000L], batch.Updates.Select(u => u.Update.ProviderUpdateTime));
+        Assert.Equal([("updated_at", RejectReasons.OutOfRange), ("updated_at", RejectReasons.OutOfRange)], batch.Rejections.Select(r => (r.Field, r.Reason)));
+
+        using var changed = JsonDocument.Parse("""{"code":0,"results":{"1":[{"match_id":"ms","update_time":1764007000123},{"match_id":"ok","update_time":1764009000}]}}""");
+        var (names, dataBatch) = ProviderParser.DataUpdate(changed.RootElement, Now / 1000);
+        Assert.Equal(["ok"], names.Select(n => n.MatchId));
+        Assert.Equal(RejectReasons.OutOfRange, Assert.Single(dataBatch.Rejections).Reason);
+    }
+
+    [Fact]
     public void Data_update_keeps_the_newest_time_per_match_over_all_groups()
     {
         using var doc = JsonDocument.Parse("""
-            {"code":0,"results":{"1":[{"match_id":"a","update_time":10},{"match_id":"b","update_time":11}],
-                                 "3":[{"match_id":"a","update_time":15},{"match_id":"c"}],"9":"nope"}}
+            {"code":0,"results":{"1":[{"match_id":"a","update_time":1764000010},{"match_id":"b","update_time":1764000011}],
+                                 "3":[{"match_id":"a","update_time":1764000015},{"match_id":"c"}],"9":"nope"}}
             """);
-        var (changed, batch) = ProviderParser.DataUpdate(doc.RootElement);
+        var (changed, batch) = ProviderParser.DataUpdate(doc.RootElement, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
 
-        Assert.Equal([("a", 15L), ("b", 11L)], changed.OrderBy(c => c.MatchId).Select(c => (c.MatchId, c.UpdateTime)));
+        Assert.Equal([("a", 1764000015L), ("b", 1764000011L)], changed.OrderBy(c => c.MatchId).Select(c => (c.MatchId, c.UpdateTime)));
         Assert.Equal(2, batch.Rejections.Count);
     }
 

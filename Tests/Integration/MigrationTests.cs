@@ -10,7 +10,7 @@ public sealed class MigrationTests : IAsyncLifetime
 {
     private static readonly string SqlDir = Path.Combine(AppContext.BaseDirectory, "sql");
     private const string MetadataColumns = "'home_score_source', 'home_score_timestamp', 'away_score_source', 'away_score_timestamp', " +
-        "'minute_source', 'minute_timestamp', 'status_source', 'status_timestamp'";
+        "'minute_source', 'minute_timestamp', 'status_id_source', 'status_id_timestamp'";
 
     private TestDatabase _db = null!;
 
@@ -61,9 +61,35 @@ public sealed class MigrationTests : IAsyncLifetime
         Assert.Equal(["migrations.0002_field_metadata.sql"], migrator.Pending());
 
         await migrator.MigrateAsync();
-        Assert.Equal(1, await ColumnCountAsync("status_source"));
+        Assert.Equal(1, await ColumnCountAsync("status_id_source"));
         Assert.Equal(2, await _db.ScalarAsync("SELECT count(*) FROM pg_indexes WHERE tablename = 'ts_matches' AND indexname LIKE 'ix_ts_matches_live%'"));
         Assert.Equal("api", (await _db.Table.ReadAsync("old1"))!.StatusSource);
+    }
+
+    [Fact]
+    public async Task The_status_provenance_columns_get_the_original_names_and_keep_their_values_and_the_rollback_restores_them()
+    {
+        // A database migrated while 0002 named them status_source / status_timestamp.
+        await _db.ExecuteAsync(await File.ReadAllTextAsync(Path.Combine(SqlDir, "migrations", "0001_ts_matches.sql")));
+        await _db.ExecuteAsync("""
+            ALTER TABLE ts_matches ADD COLUMN status_source varchar(16), ADD COLUMN status_timestamp bigint, ADD COLUMN fence_token bigint;
+            INSERT INTO ts_matches (external_id, status_id, status_source, status_timestamp) VALUES ('named', 4, 'mqtt', 1234);
+            """);
+        var script = Directory.GetFiles(Path.Combine(SqlDir, "migrations"), "0006_*.sql").Single();
+        await _db.ExecuteAsync(await File.ReadAllTextAsync(script));
+        await _db.ExecuteAsync(await File.ReadAllTextAsync(script)); // idempotent
+        Assert.Equal(0, await ColumnCountAsync("status_source"));
+        Assert.Equal(("mqtt", 1234L), (await _db.ScalarTextAsync("SELECT status_id_source FROM ts_matches"), await _db.ScalarAsync("SELECT status_id_timestamp FROM ts_matches")));
+
+        await _db.ExecuteAsync(await File.ReadAllTextAsync(Path.Combine(SqlDir, "rollback", Path.GetFileName(script))));
+        Assert.Equal(0, await ColumnCountAsync("status_id_source"));
+        Assert.Equal("mqtt", await _db.ScalarTextAsync("SELECT status_source FROM ts_matches"));
+
+        // Both names present (0002 re-applied after the rename): values merge into the original's column.
+        await _db.ExecuteAsync("ALTER TABLE ts_matches ADD COLUMN status_id_source varchar(16), ADD COLUMN status_id_timestamp bigint");
+        await _db.ExecuteAsync(await File.ReadAllTextAsync(script));
+        Assert.Equal("mqtt", await _db.ScalarTextAsync("SELECT status_id_source FROM ts_matches"));
+        Assert.Equal(0, await ColumnCountAsync("status_timestamp"));
     }
 
     [Fact]

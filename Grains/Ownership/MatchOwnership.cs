@@ -1,0 +1,300 @@
+using Microsoft.Extensions.Logging;
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Diagnostics;
+using Orleans.GoalGpt.Grains.Merge;
+using Orleans.GoalGpt.Grains.Storage;
+using Orleans.Runtime;
+using Orleans.Storage;
+
+namespace Orleans.GoalGpt.Grains.Ownership;
+
+/// <summary>
+/// The lease life-cycle of one match activation: taking the lease (epoch into the row), reloading what
+/// other activations wrote and replaying what this one accepted since its last written row, writing
+/// behind only while the lease is valid, noticing a lapse or a fence-out, and at the end writing its
+/// own row before the lease goes, or handing what is unwritten to the match's next activation.
+/// <para>
+/// Durability: every accepted update stays here (<see cref="Accepted"/>) until a row that contains it
+/// is in <c>ts_matches</c> (<see cref="WriteCursor.WrittenVersion"/>); a reload never folds memory into
+/// stored state by timestamps, it replays those updates through the merge rules.
+/// </para>
+/// </summary>
+public sealed partial class MatchOwnership(
+    string matchId,
+    IPersistentState<MatchState> state,
+    MatchLocks locks,
+    TsMatchesTable table,
+    TsMatchesWriter writer,
+    GoalGptMetrics metrics,
+    TimeProvider time,
+    MatchGrainOptions options,
+    ILogger logger)
+{
+    private readonly List<(MatchUpdate Update, long Version)> _unwritten = [];
+    private readonly LeaseBackoff _backoff = new(locks.Ttl / 3, locks.MaxRetryInterval);
+    private LeaseState? _lease;
+    private MatchLease? _lapsed;
+    private long _version;
+    private int? _lastValues;
+    private bool _refusing;
+
+    /// <summary>What the write-behind did with this activation's rows.</summary>
+    public WriteCursor Cursor { get; } = new();
+
+    /// <summary>A newer epoch was issued for the match: this activation must not write again.</summary>
+    public bool FencedOut { get; private set; }
+
+    public bool Leased => _lease is not null && !FencedOut;
+
+    public long? FenceToken => _lease?.Lease.FenceToken;
+
+    /// <summary>Accepted updates not yet in a written row.</summary>
+    public int Unwritten => _unwritten.Count;
+
+    /// <summary>
+    /// True when no further update may be accepted: without a lease this activation holds
+    /// <see cref="MatchGrainOptions.MaxUnwrittenUpdates"/> unwritten ones already (memory stays bounded;
+    /// the caller gets a retryable refusal instead of an acknowledgement it could not keep).
+    /// </summary>
+    public bool Full()
+    {
+        Trim();
+        var full = !Leased && _unwritten.Count >= options.MaxUnwrittenUpdates;
+        if (full && !_refusing) LogRefusing(matchId, _unwritten.Count);
+        _refusing = full;
+        return full;
+    }
+
+    /// <summary>Keeps <paramref name="update"/> until a row containing it is written.</summary>
+    public void Accepted(MatchUpdate update)
+    {
+        Trim();
+        _unwritten.Add((update, ++_version));
+    }
+
+    /// <summary>Hands the current row to the write-behind, if this activation may write now.</summary>
+    public bool Write(IEnumerable<string> fields)
+    {
+        if (!CanWrite()) return false;
+        var row = TsMatchRow.From(matchId, state.State, _lease!.Lease.FenceToken);
+        var values = row.ValuesHash();
+        var valuesChanged = _lastValues != values; // a collision only delays the write to the confirmation delay
+        _lastValues = values;
+        writer.Enqueue(row, fields, valuesChanged, Cursor, _version);
+        return true;
+    }
+
+    /// <summary>On the grain's timer: drops what is written, notices a lapse or a fence-out, re-takes a lost lease when due.</summary>
+    public async Task TickAsync(CancellationToken ct)
+    {
+        Trim();
+        if (FencedOut) return;
+        if (_lapsed is { } lapsed)
+        {
+            // Ours no more to use, but maybe still ours in Redis: free it so that a lease can be had again.
+            _lapsed = null;
+            await locks.ReleaseAsync(lapsed);
+        }
+
+        if (Leased && CanWrite()) return;
+        if (FencedOut || !_backoff.Due) return;
+        await TakeAsync(reload: true, ct);
+    }
+
+    /// <summary>
+    /// Takes the lease: the lock, then the next epoch (written into the match's row by the same statement,
+    /// so every older writer is refused from then on). Then, unless <paramref name="reload"/> is false (at
+    /// activation, where state and row were just read), reads the newest stored state and row, replays the
+    /// unwritten updates through the rules, registers the epoch with a state write (an older activation's
+    /// state writes fail from then on), and writes the row.
+    /// </summary>
+    public async Task<bool> TakeAsync(bool reload, CancellationToken ct)
+    {
+        using var slot = await locks.SetupSlotAsync(ct);
+        var lease = await locks.TryAcquireAsync(matchId, ct);
+        if (lease is null)
+        {
+            _backoff.Failed();
+            return false;
+        }
+
+        var known = state.State;
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                if (reload || attempt > 0) await ReloadAsync(ct);
+                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                foreach (var (u, _) in _unwritten) FieldMerge.Apply(state.State, u, now);
+                MinuteClock.Recompute(state.State, now);
+                state.State.FenceToken = lease.FenceToken;
+                try
+                {
+                    await state.WriteStateAsync();
+                    break;
+                }
+                catch (InconsistentStateException) when (attempt < 3)
+                {
+                    // Another activation saved in between: read again.
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            state.State = known;
+            LogLeaseSetupFailed(ex, matchId);
+            await locks.ReleaseAsync(lease);
+            _backoff.Failed();
+            return false;
+        }
+
+        _lease = locks.Track(lease);
+        _backoff.Succeeded();
+        _lastValues = null;
+        Write(["lease"]);
+        return true;
+    }
+
+    /// <summary>
+    /// At deactivation: writes this activation's own row and waits for it (bounded) before the lease is
+    /// released, so that the next owner starts from a row holding everything acknowledged here; what could
+    /// not be written (no lease, fenced out, PostgreSQL down) is handed to the match's next activation.
+    /// </summary>
+    public async Task EndAsync(IGrainFactory grains, CancellationToken ct)
+    {
+        if (Leased && _unwritten.Count > 0 && Write(["deactivate"]))
+        {
+            writer.Wake();
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            bound.CancelAfter(options.DeactivationWriteTimeout);
+            try
+            {
+                if (!await Cursor.WaitWrittenAsync(_version, _lease!.Lease.FenceToken, bound.Token)) CheckFence();
+            }
+            catch (OperationCanceledException)
+            {
+                LogRowNotWritten(matchId, _unwritten.Count, options.DeactivationWriteTimeout);
+            }
+
+            Trim();
+        }
+
+        if (_lease is { } held)
+        {
+            locks.Untrack(matchId);
+            _lease = null;
+            await locks.ReleaseAsync(held.Lease);
+        }
+
+        HandOver(grains);
+    }
+
+    private bool CanWrite()
+    {
+        if (!Leased) return false;
+        if (!CheckFence()) return false;
+        if (_lease!.IsValid) return true;
+        Lose(_lease.Lost ? "renewal refused" : "expired before renewal");
+        return false;
+    }
+
+    /// <summary>False (and fenced out) when the database refused a row of the current epoch.</summary>
+    private bool CheckFence()
+    {
+        if (_lease is null || Cursor.RefusedToken < _lease.Lease.FenceToken) return true;
+        FenceOut("ts_matches");
+        return false;
+    }
+
+    /// <summary>Stops every write of this activation for good: a newer epoch exists.</summary>
+    public void FenceOut(string target)
+    {
+        if (FencedOut) return;
+        FencedOut = true;
+        metrics.FencedOutWrites.Add(1, new KeyValuePair<string, object?>("target", target));
+        LogFencedOut(matchId, target, _unwritten.Count);
+        if (_lease is not { } held) return;
+        locks.Untrack(matchId);
+        _lease = null;
+        // Compare-and-delete: frees the lock if it is still ours, so the next owner need not wait a TTL.
+        locks.ReleaseAsync(held.Lease).Ignore();
+    }
+
+    private void Lose(string why)
+    {
+        metrics.LeaseRenewalsLost.Add(1);
+        LogLeaseLost(matchId, why);
+        locks.Untrack(matchId);
+        _lapsed = _lease!.Lease;
+        _lease = null;
+    }
+
+    private async Task ReloadAsync(CancellationToken ct)
+    {
+        await state.ReadStateAsync();
+        var row = await table.ReadAsync(matchId, ct);
+        if (row is null) return;
+        if (row.RawArraysDiscarded) metrics.LegacyRowsRepaired.Add(1);
+        row.MergeInto(state.State);
+    }
+
+    /// <summary>Forgets the updates of every written (or quarantined, counted and logged by the writer) row.</summary>
+    private void Trim()
+    {
+        var done = Math.Max(Cursor.WrittenVersion, Cursor.QuarantinedVersion);
+        var n = 0;
+        while (n < _unwritten.Count && _unwritten[n].Version <= done) n++;
+        if (n > 0) _unwritten.RemoveRange(0, n);
+    }
+
+    private void HandOver(IGrainFactory grains)
+    {
+        Trim();
+        if (_unwritten.Count == 0) return;
+        var updates = _unwritten.ConvertAll(x => x.Update);
+        _unwritten.Clear();
+        LogHandOver(matchId, updates.Count);
+        var id = matchId;
+        // After this activation is gone, calls to the id reach the current (or a new) owner.
+        _ = Task.Run(async () =>
+        {
+            for (var attempt = 1; attempt <= 10; attempt++)
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt));
+                    await grains.GetGrain<IMatchGrain>(id).ApplyMany(updates);
+                    metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "delivered"));
+                    return;
+                }
+                catch (Exception ex)
+                {
+                    LogHandOverRetry(ex, id, attempt);
+                }
+            }
+
+            metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "failed"));
+        });
+    }
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "Match {MatchId}: fenced out by a newer epoch ({Target}); stopping writes, {Unwritten} unwritten updates go to the next activation")]
+    private partial void LogFencedOut(string matchId, string target, int unwritten);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Match {MatchId}: lease lost ({Why}); accepting in memory until a lease is had again")]
+    private partial void LogLeaseLost(string matchId, string why);
+
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Warning, Message = "Match {MatchId}: lease taken but state reload failed; released, retrying")]
+    private partial void LogLeaseSetupFailed(Exception ex, string matchId);
+
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Information, Message = "Match {MatchId}: handing {Count} unwritten updates to the match's next activation")]
+    private partial void LogHandOver(string matchId, int count);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Match {MatchId}: hand-over attempt {Attempt} failed")]
+    private partial void LogHandOverRetry(Exception ex, string matchId, int attempt);
+
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "Match {MatchId}: {Count} updates unwritten and no lease; refusing further updates (retryable) until a lease is had")]
+    private partial void LogRefusing(string matchId, int count);
+
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "Match {MatchId}: row not written within {Timeout} at deactivation; {Count} updates handed to the next activation")]
+    private partial void LogRowNotWritten(string matchId, int count, TimeSpan timeout);
+}
