@@ -37,11 +37,13 @@ public sealed class OrderIndependenceTests
         var row = TsMatchRow.From("m1", state);
         // Arrays compare by reference in records: compare their contents through a checksum. A kick-off
         // time is set once by the first snapshot accepted; which source that was depends on the
-        // order when an older snapshot is refused as stale as a whole, so only its value is compared.
+        // order when an older snapshot is refused as stale as a whole (and so is its observation time),
+        // so only its value is compared.
         return row with
         {
             HomeScores = null, AwayScores = null, HomePenaltyScore = Sum(row.HomeScores), AwayPenaltyScore = Sum(row.AwayScores),
             FirstHalfKickoffSource = null, SecondHalfKickoffSource = null, OvertimeKickoffSource = null,
+            FirstHalfKickoffTimestamp = null, SecondHalfKickoffTimestamp = null, OvertimeKickoffTimestamp = null,
         };
     }
 
