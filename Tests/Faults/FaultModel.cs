@@ -34,6 +34,11 @@ internal sealed class ExpectedRow
     public long? Kickoff1 { get; private set; }
     public long? Kickoff2 { get; private set; }
 
+    /// <summary>The acknowledgements that set the kick-offs (for the report of a missing one).</summary>
+    public Ack? Kickoff1Ack { get; private set; }
+
+    public Ack? Kickoff2Ack { get; private set; }
+
     /// <summary>Lower statuses the walk accepted as confirmed (or admin) moves.</summary>
     public HashSet<int> ConfirmedRegressions { get; } = [];
 
@@ -142,8 +147,18 @@ internal sealed class ExpectedRow
             {
                 if (value <= 0 || value > a.AckedAtMs / 1000 + 300) return;
                 if (phase == 4 && Kickoff1 is long k1 && value < k1 + 2700) return;
-                if (phase == 2 && (Kickoff1 is null || admin)) Kickoff1 = value;
-                if (phase == 4 && (Kickoff2 is null || admin)) Kickoff2 = value;
+                if (phase == 2 && (Kickoff1 is null || admin))
+                {
+                    Kickoff1 = value;
+                    Kickoff1Ack = a;
+                }
+
+                if (phase == 4 && (Kickoff2 is null || admin))
+                {
+                    Kickoff2 = value;
+                    Kickoff2Ack = a;
+                }
+
                 if (admin) AdminKickoffs.Add(value);
             }
 
@@ -251,6 +266,7 @@ internal sealed class RowSampler : IAsyncDisposable
 
     public int Samples { get; private set; }
     public int ReadFailures { get; private set; }
+    public string? FirstReadError { get; private set; }
 
     private static int Priority(string field, string source) => field is "home" or "away"
         ? source switch { "admin" => 4, "mqtt" => 3, "watchdog" => 2, "api" => 1, _ => 0 }
@@ -282,7 +298,12 @@ internal sealed class RowSampler : IAsyncDisposable
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
         {
-            lock (_last) ReadFailures++;
+            lock (_last)
+            {
+                ReadFailures++;
+                FirstReadError ??= ex.Message;
+            }
+
             return null;
         }
 
@@ -332,10 +353,16 @@ internal sealed class RowSampler : IAsyncDisposable
         _kickoffs[(id, phase)] = v;
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops sampling on its own; <see cref="SampleAsync"/> still reads on demand.</summary>
+    public async Task StopAsync()
     {
         await _stop.CancelAsync();
         await _loop;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
         _stop.Dispose();
         await _db.DisposeAsync();
     }
@@ -411,12 +438,15 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
                 }
             }
 
-            foreach (var (phase, expected, actual) in new[] { (2, e.Kickoff1, row?.Kickoff1), (4, e.Kickoff2, row?.Kickoff2) })
+            foreach (var (phase, expected, actual, ack) in new[] { (2, e.Kickoff1, row?.Kickoff1, e.Kickoff1Ack), (4, e.Kickoff2, row?.Kickoff2, e.Kickoff2Ack) })
             {
                 if (expected is null) continue;
                 if (actual is null) lost++;
                 else if (actual != expected) stale.Add((t.Id, $"kickoff{phase}"));
-                if (actual != expected && examples.Count < 12) examples.Add($"{t.Id} kick-off {phase}: row {actual}, model {expected}");
+                if (actual != expected && examples.Count < 12)
+                {
+                    examples.Add($"{t.Id} kick-off {phase}: row {actual}, model {expected} ({ack?.Update.Source} observed {ack?.Update.ObservedAtMs}, acked {ack?.AckedAtMs}, answered Applied {ack?.AnyApplied})");
+                }
             }
         }
 

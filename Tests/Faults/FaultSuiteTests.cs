@@ -50,12 +50,13 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
         await Task.WhenAll(writers.RunAsync(DateTimeOffset.FromUnixTimeMilliseconds(start) + duration, RetryBound), fault(writers, truths));
         var notPersisted = settle is null ? await SettleAsync(clusters, truths.Select(t => t.Id).Concat(extraTruths?.Select(t => t.Id) ?? [])) : 0;
         if (settle is not null) await settle();
-        await sampler.DisposeAsync(); // stops the loop; the final read below is recorded as one more sample
+        await sampler.StopAsync(); // the final read below is recorded as one more sample
         var rows = await sampler.SampleAsync() ?? throw new InvalidOperationException("final read of ts_matches failed");
+        await sampler.DisposeAsync();
         var all = truths.Concat(extraTruths ?? []).ToList();
         var figures = FaultFigures.Compare(all, writers.Acks, rows, sampler, writers.Unacknowledged);
         foreach (var example in figures.Examples) output.WriteLine("  " + example);
-        output.WriteLine($"  call failures retried {writers.CallFailures}, minute refreshes {writers.MinuteRefreshes}, samples {sampler.Samples} ({sampler.ReadFailures} failed reads), not persisted at settle {notPersisted}");
+        output.WriteLine($"  call failures retried {writers.CallFailures}, minute refreshes {writers.MinuteRefreshes}, samples {sampler.Samples} ({sampler.ReadFailures} failed reads{(sampler.FirstReadError is { } error ? ": " + error : "")}), not persisted at settle {notPersisted}");
         return new RunResult(figures, truths, writers, sampler, notPersisted);
     }
 
