@@ -258,6 +258,9 @@ internal sealed class RowSampler : IAsyncDisposable
     /// <summary>(match, field) pairs whose value moved backwards in observation time, or was replaced by a lower-priority source on an exact tie.</summary>
     public HashSet<(string Id, string Field)> Backwards { get; } = [];
 
+    /// <summary>The first few of <see cref="Backwards"/>, described.</summary>
+    public List<string> BackwardsSeen { get; } = [];
+
     /// <summary>A set kick-off that changed: (match, phase, from, to, source of the new value).</summary>
     public List<(string Id, int Phase, long From, long To, string? Source)> KickoffChanges { get; } = [];
 
@@ -320,7 +323,11 @@ internal sealed class RowSampler : IAsyncDisposable
                         var backwards = now.Ts < before.Ts
                             || (now.Ts == before.Ts && (now.Value != before.Value || now.Source != before.Source)
                                 && Priority(field, now.Source) <= Priority(field, before.Source));
-                        if (backwards) Backwards.Add((row.Id, field));
+                        if (backwards && Backwards.Add((row.Id, field)) && BackwardsSeen.Count < 8)
+                        {
+                            BackwardsSeen.Add($"{row.Id} {field}: {before.Value} {before.Source}@{before.Ts} replaced by {now.Value} {now.Source}@{now.Ts} in the row");
+                        }
+
                         if (field == "status" && now.Value != before.Value
                             && IsBackward(before.Value, now.Value, out var from, out var to))
                         {
@@ -452,6 +459,7 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
 
         var kickoffChanges = sampler.KickoffChanges.Count(c => !(byMatch.TryGetValue(c.Id, out var e) && e.AdminKickoffs.Contains(c.To)));
         regressions += sampler.BackwardStatus.Count(b => b.Source != "admin" && !(byMatch.TryGetValue(b.Id, out var e) && e.ConfirmedRegressions.Contains(b.To)));
+        examples.AddRange(sampler.BackwardsSeen);
         foreach (var b in sampler.BackwardStatus.Take(4)) examples.Add($"{b.Id} status {b.From} -> {b.To} ({b.Source}) seen in the row");
         foreach (var c in sampler.KickoffChanges.Take(4)) examples.Add($"{c.Id} kick-off {c.Phase} {c.From} -> {c.To} ({c.Source}) seen in the row");
         return new FaultFigures(acks.Count, acks.Count(a => a.AnyApplied), lost, stale.Count, kickoffChanges, regressions, unexplained, unacknowledged, examples);
