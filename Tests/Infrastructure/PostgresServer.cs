@@ -9,6 +9,9 @@ internal static class PostgresServer
 
     public static Task StartAsync() => PgCtlAsync("-w", "-t", "60", "-l", Path.Combine(Path.GetDirectoryName(TestEnvironment.PgData)!, "server.log"), "start");
 
+    /// <summary>A crash restart: every backend killed without a checkpoint, then recovery from the WAL.</summary>
+    public static Task RestartImmediateAsync() => PgCtlAsync("-m", "immediate", "-w", "-t", "60", "-l", Path.Combine(Path.GetDirectoryName(TestEnvironment.PgData)!, "server.log"), "restart");
+
     private static async Task PgCtlAsync(params string[] args)
     {
         var pgCtl = Path.Combine(TestEnvironment.PgBin, "pg_ctl");
