@@ -15,6 +15,14 @@ public interface IMatchGrain : IGrainWithStringKey
     [Alias("ApplyMany")]
     Task<IReadOnlyList<ApplyResult>> ApplyMany(IReadOnlyList<MatchUpdate> updates);
 
+    /// <summary>
+    /// Takes over updates another activation of this match acknowledged but could not write (a hand-over at
+    /// its deactivation or fence-out): applied like <see cref="ApplyMany"/>, never refused for the bound on
+    /// unwritten updates (they were acknowledged already).
+    /// </summary>
+    [Alias("Adopt")]
+    Task Adopt(IReadOnlyList<MatchUpdate> updates);
+
     /// <summary>Recomputes the minute now (the minute clock job); true when it changed.</summary>
     [Alias("RefreshMinute")]
     Task<bool> RefreshMinute();

@@ -24,6 +24,7 @@ public sealed partial class MatchGrain(
     TsMatchesWriter writer,
     TsMatchesTable table,
     MatchLocks locks,
+    HandOvers handOvers,
     GoalGptMetrics metrics,
     IOptions<MatchGrainOptions> options,
     IOptions<JobsOptions> jobs,
@@ -44,12 +45,15 @@ public sealed partial class MatchGrain(
         _lastSaveMs = Now();
         if (!_validKey) return;
 
-        _owner = new MatchOwnership(Id, state, locks, table, writer, metrics, time, options.Value, logger);
-        // Rows written after the last state save (or by the old system) are newer per field.
-        var row = await table.ReadAsync(Id, cancellationToken);
-        if (row?.RawArraysDiscarded == true) metrics.LegacyRowsRepaired.Add(1);
-        row?.MergeInto(state.State);
-        await _owner.TakeAsync(reload: false, cancellationToken);
+        _owner = new MatchOwnership(Id, state, locks, writer, handOvers, metrics, time, options.Value, logger);
+        // Taking the lease folds in the row (newer per field than a state saved earlier, or the old system's).
+        if (!await _owner.TakeAsync(reload: false, cancellationToken))
+        {
+            // No lease for now (busy, Redis down): start from the row all the same.
+            var row = await table.ReadAsync(Id, cancellationToken);
+            if (row?.RawArraysDiscarded == true) metrics.LegacyRowsRepaired.Add(1);
+            row?.MergeInto(state.State);
+        }
 
         // One timer per activation (memory: 100,000 of them per silo): minute, state save and lease.
         var tick = options.Value.MinuteTickInterval < locks.Ttl / 3 ? options.Value.MinuteTickInterval : locks.Ttl / 3;
@@ -66,20 +70,24 @@ public sealed partial class MatchGrain(
     public async Task<ApplyResult> Apply(MatchUpdate update)
     {
         var started = time.GetTimestamp();
-        var result = ApplyOne(update, out var saveNow);
+        var result = ApplyOne(update, bounded: true, out var saveNow);
         if (saveNow) await SaveStateAsync();
         metrics.ApplyLatency.Record(time.GetElapsedTime(started).TotalMilliseconds);
         return result;
     }
 
-    public async Task<IReadOnlyList<ApplyResult>> ApplyMany(IReadOnlyList<MatchUpdate> updates)
+    public Task<IReadOnlyList<ApplyResult>> ApplyMany(IReadOnlyList<MatchUpdate> updates) => ApplyAllAsync(updates, bounded: true);
+
+    public Task Adopt(IReadOnlyList<MatchUpdate> updates) => ApplyAllAsync(updates, bounded: false);
+
+    private async Task<IReadOnlyList<ApplyResult>> ApplyAllAsync(IReadOnlyList<MatchUpdate> updates, bool bounded)
     {
         var results = new List<ApplyResult>(updates.Count);
         var save = false;
         foreach (var u in updates)
         {
             var started = time.GetTimestamp();
-            results.Add(ApplyOne(u, out var saveNow));
+            results.Add(ApplyOne(u, bounded, out var saveNow));
             save |= saveNow;
             metrics.ApplyLatency.Record(time.GetElapsedTime(started).TotalMilliseconds);
         }
@@ -126,7 +134,7 @@ public sealed partial class MatchGrain(
         });
     }
 
-    private ApplyResult ApplyOne(MatchUpdate update, out bool saveNow)
+    private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow)
     {
         saveNow = false;
         var source = update.Source.ToWire();
@@ -139,7 +147,7 @@ public sealed partial class MatchGrain(
             return rejected;
         }
 
-        if (_owner.Full())
+        if (bounded && _owner.Full())
         {
             metrics.UpdatesRefused.Add(1);
             var names = FieldMerge.PresentFields(update).DefaultIfEmpty("observed_at");
@@ -159,7 +167,7 @@ public sealed partial class MatchGrain(
         // The row carries every value; only what it lacks needs a state save.
         var extrasChanged = MatchStateExtras.Of(s) != extrasBefore;
         if (extrasChanged) _stateDirty = true;
-        if (outcome.Result.AnyApplied || extrasChanged) _owner.Accepted(update);
+        if (outcome.Result.AnyApplied || extrasChanged) _owner.Accepted(update, extrasChanged);
 
         if (outcome.Result.AnyApplied || minuteChanged)
         {
@@ -202,6 +210,7 @@ public sealed partial class MatchGrain(
         {
             state.State.FenceToken = _owner.FenceToken!.Value;
             await state.WriteStateAsync();
+            _owner.StateSaved();
             _stateDirty = false;
             _lastSaveMs = Now();
         }

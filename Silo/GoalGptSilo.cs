@@ -6,6 +6,7 @@ using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Ingest;
 using Orleans.GoalGpt.Grains.Jobs;
 using Polly;
+using Orleans.GoalGpt.Grains.Ownership;
 using Orleans.GoalGpt.Grains.Storage;
 using StackExchange.Redis;
 
@@ -49,6 +50,7 @@ public static class GoalGptSilo
         services.AddSingleton<GoalGptMetrics>();
         services.AddSingleton<TsMatchesWriter>();
         services.AddSingleton<MatchLocks>();
+        services.AddSingleton<HandOvers>();
         services.AddSingleton<IConnectionMultiplexer>(_ =>
         {
             var redis = ConfigurationOptions.Parse(settings.Redis);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Orleans.GoalGpt.Grains.Ownership;
 using Orleans.GoalGpt.Grains.Storage;
 
 namespace Orleans.GoalGpt.Silo;
@@ -10,6 +11,7 @@ namespace Orleans.GoalGpt.Silo;
 internal sealed partial class SiloStartup(
     SchemaMigrator migrator,
     TsMatchesWriter writer,
+    HandOvers handOvers,
     MatchLocks locks, // resolved here so that Redis is connected at start, not in the first grain activation
 
     IOptions<DatabaseOptions> database,
@@ -19,7 +21,7 @@ internal sealed partial class SiloStartup(
     {
         lifecycle.Subscribe<SiloStartup>(ServiceLifecycleStage.RuntimeInitialize, CheckSchemaAsync);
         // Stops run in reverse stage order: this one after grains were deactivated and flushed to the writer.
-        lifecycle.Subscribe<SiloStartup>(ServiceLifecycleStage.RuntimeStorageServices, StartWriterAsync, writer.StopAsync);
+        lifecycle.Subscribe<SiloStartup>(ServiceLifecycleStage.RuntimeStorageServices, StartWriterAsync, StopWriterAsync);
         lifecycle.Subscribe<SiloStartup>(ServiceLifecycleStage.Active, ReadyAsync);
     }
 
@@ -44,6 +46,13 @@ internal sealed partial class SiloStartup(
         _ = locks.Ttl;
         writer.Start();
         return Task.CompletedTask;
+    }
+
+    // Hand-overs first (they carry acknowledged updates to other silos while messaging still runs), then the rows.
+    private async Task StopWriterAsync(CancellationToken ct)
+    {
+        await handOvers.DrainAsync(ct);
+        await writer.StopAsync(ct);
     }
 
     private Task ReadyAsync(CancellationToken ct)

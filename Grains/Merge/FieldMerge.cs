@@ -206,8 +206,12 @@ public static partial class FieldMerge
             state.PhaseEnteredAtMs = u.ObservedAtMs;
         }
 
+        // A refresh of the stored status observed before a pending regression was first seen (a poll delivered
+        // late) says nothing against it: the candidate stands, as it would have in observation order.
+        var keep = state.Status?.Value == status && state.Regression is { } candidate && u.ObservedAtMs < candidate.FirstSeenMs;
         state.Status = new(status, u.Source, u.ObservedAtMs);
         state.StatusConfirmed = confirmed;
+        if (keep) return;
         state.Regression = null;
         state.RepollRequested = false;
     }

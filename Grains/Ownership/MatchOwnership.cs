@@ -23,8 +23,8 @@ public sealed partial class MatchOwnership(
     string matchId,
     IPersistentState<MatchState> state,
     MatchLocks locks,
-    TsMatchesTable table,
     TsMatchesWriter writer,
+    HandOvers handOvers,
     GoalGptMetrics metrics,
     TimeProvider time,
     MatchGrainOptions options,
@@ -35,6 +35,7 @@ public sealed partial class MatchOwnership(
     private LeaseState? _lease;
     private MatchLease? _lapsed;
     private long _version;
+    private long? _unsavedStateFrom;
     private int? _lastValues;
     private bool _refusing;
 
@@ -52,35 +53,44 @@ public sealed partial class MatchOwnership(
     public int Unwritten => _unwritten.Count;
 
     /// <summary>
-    /// True when no further update may be accepted: without a lease this activation holds
-    /// <see cref="MatchGrainOptions.MaxUnwrittenUpdates"/> unwritten ones already (memory stays bounded;
-    /// the caller gets a retryable refusal instead of an acknowledgement it could not keep).
+    /// True when no further update may be accepted: this activation holds
+    /// <see cref="MatchGrainOptions.MaxUnwrittenUpdates"/> unwritten ones already (no lease, or PostgreSQL
+    /// down): memory stays bounded, and the caller gets a retryable refusal instead of an acknowledgement
+    /// it could not keep.
     /// </summary>
     public bool Full()
     {
         Trim();
-        var full = !Leased && _unwritten.Count >= options.MaxUnwrittenUpdates;
+        var full = _unwritten.Count >= options.MaxUnwrittenUpdates;
         if (full && !_refusing) LogRefusing(matchId, _unwritten.Count);
         _refusing = full;
         return full;
     }
 
-    /// <summary>Keeps <paramref name="update"/> until a row containing it is written.</summary>
-    public void Accepted(MatchUpdate update)
+    /// <summary>
+    /// Keeps <paramref name="update"/> until a row containing it is written, and, when it changed what only
+    /// grain state holds (<paramref name="stateChanged"/>: a pending confirmation, a carried minute), until
+    /// that state is saved too.
+    /// </summary>
+    public void Accepted(MatchUpdate update, bool stateChanged)
     {
         Trim();
         _unwritten.Add((update, ++_version));
+        if (stateChanged) _unsavedStateFrom ??= _version;
     }
 
+    /// <summary>The grain state was saved with everything accepted so far.</summary>
+    public void StateSaved() => _unsavedStateFrom = null;
+
     /// <summary>Hands the current row to the write-behind, if this activation may write now.</summary>
-    public bool Write(IEnumerable<string> fields)
+    public bool Write(IEnumerable<string> fields, bool urgent = false)
     {
         if (!CanWrite()) return false;
         var row = TsMatchRow.From(matchId, state.State, _lease!.Lease.FenceToken);
         var values = row.ValuesHash();
         var valuesChanged = _lastValues != values; // a collision only delays the write to the confirmation delay
         _lastValues = values;
-        writer.Enqueue(row, fields, valuesChanged, Cursor, _version);
+        writer.Enqueue(row, fields, valuesChanged, Cursor, _version, urgent);
         return true;
     }
 
@@ -103,10 +113,10 @@ public sealed partial class MatchOwnership(
 
     /// <summary>
     /// Takes the lease: the lock, then the next epoch (written into the match's row by the same statement,
-    /// so every older writer is refused from then on). Then, unless <paramref name="reload"/> is false (at
-    /// activation, where state and row were just read), reads the newest stored state and row, replays the
-    /// unwritten updates through the rules, registers the epoch with a state write (an older activation's
-    /// state writes fail from then on), and writes the row.
+    /// which returns the row: every older writer is refused from then on). Then reads the newest stored state
+    /// (unless <paramref name="reload"/> is false: at activation Orleans just read it), folds in the row,
+    /// replays the unwritten updates through the rules, registers the epoch with a state write (an older
+    /// activation's state writes fail from then on), and writes the row.
     /// </summary>
     public async Task<bool> TakeAsync(bool reload, CancellationToken ct)
     {
@@ -123,7 +133,14 @@ public sealed partial class MatchOwnership(
         {
             for (var attempt = 0; ; attempt++)
             {
-                if (reload || attempt > 0) await ReloadAsync(ct);
+                if (reload || attempt > 0) await state.ReadStateAsync();
+                // The row as the epoch draw left it: nothing an older epoch writes can land after that.
+                if (lease.Row is { } row)
+                {
+                    if (row.RawArraysDiscarded) metrics.LegacyRowsRepaired.Add(1);
+                    row.MergeInto(state.State);
+                }
+
                 var now = time.GetUtcNow().ToUnixTimeMilliseconds();
                 foreach (var (u, _) in _unwritten) FieldMerge.Apply(state.State, u, now);
                 MinuteClock.Recompute(state.State, now);
@@ -131,6 +148,7 @@ public sealed partial class MatchOwnership(
                 try
                 {
                     await state.WriteStateAsync();
+                    StateSaved();
                     break;
                 }
                 catch (InconsistentStateException) when (attempt < 3)
@@ -162,7 +180,7 @@ public sealed partial class MatchOwnership(
     /// </summary>
     public async Task EndAsync(IGrainFactory grains, CancellationToken ct)
     {
-        if (Leased && _unwritten.Count > 0 && Write(["deactivate"]))
+        if (Leased && _unwritten.Count > 0 && Write(["deactivate"], urgent: true))
         {
             writer.Wake();
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -184,6 +202,12 @@ public sealed partial class MatchOwnership(
             locks.Untrack(matchId);
             _lease = null;
             await locks.ReleaseAsync(held.Lease);
+        }
+
+        if (_lapsed is { } lapsed)
+        {
+            _lapsed = null;
+            await locks.ReleaseAsync(lapsed);
         }
 
         HandOver(grains);
@@ -229,19 +253,13 @@ public sealed partial class MatchOwnership(
         _lease = null;
     }
 
-    private async Task ReloadAsync(CancellationToken ct)
-    {
-        await state.ReadStateAsync();
-        var row = await table.ReadAsync(matchId, ct);
-        if (row is null) return;
-        if (row.RawArraysDiscarded) metrics.LegacyRowsRepaired.Add(1);
-        row.MergeInto(state.State);
-    }
-
-    /// <summary>Forgets the updates of every written (or quarantined, counted and logged by the writer) row.</summary>
+    /// <summary>
+    /// Forgets the updates in a written row, except those whose grain state is not saved yet. A quarantined
+    /// row's updates are kept: the next row tries again, and a hand-over carries them.
+    /// </summary>
     private void Trim()
     {
-        var done = Math.Max(Cursor.WrittenVersion, Cursor.QuarantinedVersion);
+        var done = Math.Min(Cursor.WrittenVersion, (_unsavedStateFrom ?? long.MaxValue) - 1);
         var n = 0;
         while (n < _unwritten.Count && _unwritten[n].Version <= done) n++;
         if (n > 0) _unwritten.RemoveRange(0, n);
@@ -255,15 +273,16 @@ public sealed partial class MatchOwnership(
         _unwritten.Clear();
         LogHandOver(matchId, updates.Count);
         var id = matchId;
-        // After this activation is gone, calls to the id reach the current (or a new) owner.
-        _ = Task.Run(async () =>
+        // After this activation is gone, calls to the id reach the current (or a new) owner. The silo's stop
+        // waits for this (HandOvers), while messages can still be sent.
+        handOvers.Run(async () =>
         {
             for (var attempt = 1; attempt <= 10; attempt++)
             {
                 try
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt));
-                    await grains.GetGrain<IMatchGrain>(id).ApplyMany(updates);
+                    await grains.GetGrain<IMatchGrain>(id).Adopt(updates);
                     metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "delivered"));
                     return;
                 }
@@ -274,6 +293,7 @@ public sealed partial class MatchOwnership(
             }
 
             metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "failed"));
+            LogHandOverFailed(id, updates.Count);
         });
     }
 
@@ -291,6 +311,9 @@ public sealed partial class MatchOwnership(
 
     [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Match {MatchId}: hand-over attempt {Attempt} failed")]
     private partial void LogHandOverRetry(Exception ex, string matchId, int attempt);
+
+    [LoggerMessage(EventId = 3013, Level = LogLevel.Error, Message = "Match {MatchId}: {Count} acknowledged updates could not be handed to the next activation; the pollers deliver them again")]
+    private partial void LogHandOverFailed(string matchId, int count);
 
     [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "Match {MatchId}: {Count} updates unwritten and no lease; refusing further updates (retryable) until a lease is had")]
     private partial void LogRefusing(string matchId, int count);

@@ -12,7 +12,11 @@ namespace Orleans.GoalGpt.Grains.Storage;
 /// timestamp (<see cref="Stopwatch.GetTimestamp"/>) taken before the <c>SET</c> that won it: the lease
 /// is valid for one TTL from then, however long the set-up after it took.
 /// </summary>
-public sealed record MatchLease(string MatchId, string Owner, long FenceToken, long SetAtTimestamp);
+public sealed record MatchLease(string MatchId, string Owner, long FenceToken, long SetAtTimestamp)
+{
+    /// <summary>The match's row as the epoch draw left it (null for a lease made up by a test).</summary>
+    public TsMatchRow? Row { get; init; }
+}
 
 /// <summary>
 /// Per-match distributed lock (<c>lock:match:{id}</c>: <c>SET NX PX</c> with a unique owner,
@@ -43,6 +47,7 @@ public sealed partial class MatchLocks(
     private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
     private readonly LockOptions _options = options.Value;
+    private readonly TsMatchesTable _table = new(database);
     private readonly SemaphoreSlim _setups = new(options.Value.MaxConcurrentSetups, options.Value.MaxConcurrentSetups);
 
     /// <summary>
@@ -124,7 +129,8 @@ public sealed partial class MatchLocks(
         metrics.LockAcquireLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         try
         {
-            return new MatchLease(matchId, owner, await NextEpochAsync(matchId, ct).ConfigureAwait(false), setAt);
+            var (epoch, row) = await _table.ClaimAsync(matchId, ct).ConfigureAwait(false);
+            return new MatchLease(matchId, owner, epoch, setAt) { Row = row };
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
         {
@@ -132,6 +138,11 @@ public sealed partial class MatchLocks(
             LogUnavailable(ex, matchId, "postgres");
             await ReleaseAsync(new MatchLease(matchId, owner, 0, setAt)).ConfigureAwait(false);
             return null;
+        }
+        catch (OperationCanceledException)
+        {
+            await ReleaseAsync(new MatchLease(matchId, owner, 0, setAt)).ConfigureAwait(false);
+            throw;
         }
     }
 
@@ -225,13 +236,6 @@ public sealed partial class MatchLocks(
         {
             // It expires by itself.
         }
-    }
-
-    private async Task<long> NextEpochAsync(string matchId, CancellationToken ct)
-    {
-        await using var cmd = database.CreateCommand(TsMatchesTable.NextEpochSql);
-        cmd.Parameters.AddWithValue("id", matchId);
-        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Lease renewal round: {Count} leases renewed in {TookMs} ms; leases last {Ttl} (overloaded silo?)")]

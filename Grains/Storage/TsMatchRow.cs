@@ -139,7 +139,14 @@ public sealed record TsMatchRow
             where T : class => value is not null ? Pick(current, value, source, ts) : current;
 
         var status = Newer(s.Status, StatusId, StatusSource, StatusTimestamp);
-        if (!ReferenceEquals(status, s.Status)) s.StatusConfirmed = StatusConfirmed;
+        if (!ReferenceEquals(status, s.Status))
+        {
+            // A newer status was written after the state was saved: as when the grain sets a status, a
+            // regression candidate seen before it is void (else one more snapshot could "confirm" it).
+            s.StatusConfirmed = StatusConfirmed;
+            if (s.Regression is { } candidate && candidate.FirstSeenMs <= (StatusTimestamp ?? 0)) s.Regression = null;
+        }
+
         s.Status = status;
         s.HomeScore = Newer(s.HomeScore, HomeScore, HomeScoreSource, HomeScoreTimestamp);
         s.AwayScore = Newer(s.AwayScore, AwayScore, AwayScoreSource, AwayScoreTimestamp);

@@ -100,12 +100,28 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
     /// <summary>
     /// Issues the next fencing epoch of a match and puts it in the match's row in one statement: from the
     /// moment it commits, every write with an older epoch is refused, before the new owner writes anything.
+    /// The first column returned is the epoch.
     /// </summary>
     public const string NextEpochSql = """
         INSERT INTO ts_matches AS t (external_id, fence_token) VALUES (@id, 1)
         ON CONFLICT (external_id) DO UPDATE SET fence_token = COALESCE(t.fence_token, 0) + 1
         RETURNING fence_token
         """;
+
+    /// <summary>
+    /// Draws the next epoch of <paramref name="externalId"/> (see <see cref="NextEpochSql"/>) and returns it with
+    /// the row as of that moment: nothing an older epoch writes can land after it, so the row is where the new
+    /// owner starts (read before the draw, a duplicate's last row could land in between, unseen).
+    /// </summary>
+    public async Task<(long Epoch, TsMatchRow Row)> ClaimAsync(string externalId, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand($"{NextEpochSql.TrimEnd()[..^"fence_token".Length]}{SelectColumns}");
+        cmd.Parameters.AddWithValue("id", externalId);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.ReadAsync(ct).ConfigureAwait(false);
+        var row = ReadRow(reader);
+        return (row.FenceToken!.Value, row);
+    }
 
     private const string SelectColumns = """
         external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,

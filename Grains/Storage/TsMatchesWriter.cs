@@ -61,6 +61,12 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// </summary>
     public void Enqueue(TsMatchRow row, IEnumerable<string> fields, bool valuesChanged = true, WriteCursor? cursor = null, long version = 0)
     {
+        Enqueue(row, fields, valuesChanged, cursor, version, urgent: false);
+    }
+
+    /// <summary>As above; <paramref name="urgent"/>: written at the next flush even if only times moved (a deactivation waits for it).</summary>
+    public void Enqueue(TsMatchRow row, IEnumerable<string> fields, bool valuesChanged, WriteCursor? cursor, long version, bool urgent)
+    {
         var now = _time.GetTimestamp();
         int count;
         lock (_gate)
@@ -70,12 +76,12 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 existing.Fields.UnionWith(fields);
                 _pending[row.ExternalId] = existing with
                 {
-                    Row = row, ChangedTs = existing.ChangedTs ?? (valuesChanged ? now : null), Cursor = cursor, Version = version,
+                    Row = row, ChangedTs = existing.ChangedTs ?? (valuesChanged || urgent ? now : null), Cursor = cursor, Version = version,
                 };
             }
             else
             {
-                _pending[row.ExternalId] = new Pending(row, now, valuesChanged ? now : null, new HashSet<string>(fields, StringComparer.Ordinal), cursor, version);
+                _pending[row.ExternalId] = new Pending(row, now, valuesChanged || urgent ? now : null, new HashSet<string>(fields, StringComparer.Ordinal), cursor, version);
             }
 
             count = _pending.Count;
@@ -240,7 +246,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             Completed(rows, fenced);
             return ([], null);
         }
-        catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal) || ex.SqlState.StartsWith("23", StringComparison.Ordinal))
+        catch (PostgresException ex) when (IsRowError(ex.SqlState))
         {
             if (rows.Count == 1)
             {
@@ -258,6 +264,11 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             return (rows, ex);
         }
     }
+
+    // Data exceptions (22), integrity constraints (23) and errors raised by PL/pgSQL (P0, e.g. a trigger): a
+    // row's own fault. Anything else (connection, timeout, a missing column) is retried for the whole batch.
+    private static bool IsRowError(string sqlState) =>
+        sqlState.StartsWith("22", StringComparison.Ordinal) || sqlState.StartsWith("23", StringComparison.Ordinal) || sqlState.StartsWith("P0", StringComparison.Ordinal);
 
     private void Completed(List<Pending> rows, IReadOnlyList<string> fenced)
     {

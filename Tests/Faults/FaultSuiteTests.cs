@@ -378,8 +378,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
             await FlushAsync([cluster]);
             await redis.GetDatabase().StringSetAsync(MatchLocks.Key(stale.Id), "intruder", TimeSpan.FromMinutes(1));
             long epoch;
-            await using (var cmd = cluster.Database.DataSource.CreateCommand(
-                "UPDATE match_fences SET token = token + 1, issued_at = now() WHERE external_id = @id RETURNING token"))
+            await using (var cmd = cluster.Database.DataSource.CreateCommand(TsMatchesTable.NextEpochSql))
             {
                 cmd.Parameters.AddWithValue("id", stale.Id);
                 epoch = (long)(await cmd.ExecuteScalarAsync())!;

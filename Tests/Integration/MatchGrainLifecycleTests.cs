@@ -40,6 +40,9 @@ public sealed class MatchGrainLifecycleTests : IAsyncLifetime
         var second = await grain.Apply(Merge.Updates.Status(UpdateSource.Api, t + 7_000, 2));
         Assert.Equal(FieldOutcome.Applied, Assert.Single(second.Fields).Outcome);
         Assert.Equal(2, (await grain.GetSnapshot()).Status!.Value);
+        await _cluster.PersistAndFlushAsync(["life-regression"]);
+        var row = (await _cluster.Database.Table.ReadAsync("life-regression"))!;
+        Assert.Equal((2, true), (row.StatusId, row.StatusConfirmed)); // the database lets a confirmed regression through
     }
 
     [Fact]

@@ -111,6 +111,19 @@ public sealed class FieldMergeTests
         if (confirmed) Assert.Null(state.Regression);
     }
 
+    [Theory]
+    [InlineData(-1_000, true)] // the refresh was observed before the candidate: delivered late, it changes nothing
+    [InlineData(2_000, false)] // observed between the two sightings: the provider flip-flopped, start over
+    public void A_late_refresh_of_the_stored_status_keeps_a_regression_seen_after_it(long refreshAfterFirstMs, bool confirmed)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 20_000, 4), Now);
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 15_000, 2), Now);
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 15_000 + refreshAfterFirstMs, 4), Now);
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 9_000, 2), Now);
+        Assert.Equal(confirmed ? 2 : 4, state.Status!.Value);
+    }
+
     [Fact]
     public void Admin_moves_status_backwards_at_once()
     {
