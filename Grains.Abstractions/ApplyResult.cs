@@ -40,4 +40,5 @@ public static class RejectReasons
     public const string UnconfirmedRegression = "unconfirmed_regression";
     public const string KickoffOverwriteBlocked = "kickoff_overwrite_blocked";
     public const string SourceNotAllowed = "source_not_allowed";
+    public const string UnconfirmedScoreDrop = "unconfirmed_score_drop";
 }

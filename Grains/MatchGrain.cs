@@ -429,11 +429,20 @@ public sealed partial class MatchGrain(
                     metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "confirmed"));
                     LogRegression(Id, r.From, r.To, source, "confirmed");
                     break;
+                case UnconfirmedScoreDrop d:
+                    metrics.UnconfirmedScoreDrops.Add(1, new KeyValuePair<string, object?>("field", d.Field));
+                    LogScoreDrop(Id, d.Field, d.From, d.To, source, "held as a lagging snapshot; re-poll requested");
+                    if (jobs.Value.Enabled) GrainFactory.GetGrain<IWatchdogJobGrain>(FeedJobs.Key).RequestRepoll(Id).Ignore();
+                    break;
+                case ConfirmedScoreDrop d:
+                    metrics.ConfirmedScoreDrops.Add(1, new KeyValuePair<string, object?>("field", d.Field));
+                    LogScoreDrop(Id, d.Field, d.From, d.To, source, "confirmed by two polls");
+                    break;
             }
         }
 
         var rejected = outcome.Result.Rejected
-            .Where(f => f.Reason is not (RejectReasons.Stale or RejectReasons.UnconfirmedRegression or RejectReasons.KickoffOverwriteBlocked))
+            .Where(f => f.Reason is not (RejectReasons.Stale or RejectReasons.UnconfirmedRegression or RejectReasons.KickoffOverwriteBlocked or RejectReasons.UnconfirmedScoreDrop))
             .Select(f => $"{f.Field}:{f.Reason}")
             .ToList();
         if (rejected.Count > 0)
@@ -473,4 +482,7 @@ public sealed partial class MatchGrain(
 
     [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Match {MatchId}: hand-over attempt {Attempt} failed; retrying")]
     private partial void LogHandOverRetry(Exception ex, string matchId, int attempt);
+
+    [LoggerMessage(EventId = 3030, Level = LogLevel.Information, Message = "Match {MatchId}: {Field} {From} -> {To} from {Source} soon after a push: {Outcome}")]
+    private partial void LogScoreDrop(string matchId, string field, int from, int to, string source, string outcome);
 }

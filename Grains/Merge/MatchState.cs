@@ -46,7 +46,47 @@ public sealed class MatchState
 
     /// <summary>The fencing epoch of the activation that last saved this state.</summary>
     [Id(22)] public long FenceToken { get; set; }
+
+    /// <summary>A lower home score polled soon after a push (a lagging snapshot?), waiting for confirmation.</summary>
+    [Id(30)] public ScoreDropCandidate? HomeScoreDrop { get; set; }
+
+    [Id(31)] public ScoreDropCandidate? AwayScoreDrop { get; set; }
+
+    /// <summary>The last push of the home score's value (and the value it replaced), kept while polls only confirm it.</summary>
+    [Id(32)] public ScorePush? HomeScorePush { get; set; }
+
+    [Id(33)] public ScorePush? AwayScorePush { get; set; }
+
+    /// <summary>The home score register written by a confirmed lagging-snapshot drop, kept while its value stands.</summary>
+    [Id(34)] public Provenanced<int>? HomeScoreConfirmedDrop { get; set; }
+
+    [Id(35)] public Provenanced<int>? AwayScoreConfirmedDrop { get; set; }
+
+    /// <summary>Whether the stored home score's value was set by a lagging-snapshot drop confirmed by two polls.</summary>
+    public bool HomeScoreDropConfirmed => IsConfirmedDrop(HomeScore, HomeScoreConfirmedDrop);
+
+    public bool AwayScoreDropConfirmed => IsConfirmedDrop(AwayScore, AwayScoreConfirmedDrop);
+
+    private static bool IsConfirmedDrop(Provenanced<int>? score, Provenanced<int>? confirmed) =>
+        score is not null && confirmed is not null && score.Value == confirmed.Value && score.ObservedAtMs >= confirmed.ObservedAtMs;
 }
+
+/// <summary>
+/// A push that showed a side's score <paramref name="Value"/> at <paramref name="AtMs"/>, and the value the
+/// last push that changed it replaced (null when a poll, not a push, set the value before).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("goalgpt.ScorePush")]
+public sealed record ScorePush(
+    [property: Id(0)] int Value,
+    [property: Id(1)] int? Replaced,
+    [property: Id(2)] long AtMs);
+
+/// <summary>A score seen in fresh polls soon after a push and held as a lagging snapshot, waiting for confirmation (rule 1).</summary>
+[GenerateSerializer, Immutable, Alias("goalgpt.ScoreDropCandidate")]
+public sealed record ScoreDropCandidate(
+    [property: Id(0)] int Score,
+    [property: Id(1)] long FirstSeenMs,
+    [property: Id(2)] long LastSeenMs);
 
 /// <summary>A status regression seen in fresh snapshots, waiting for confirmation.</summary>
 [GenerateSerializer, Immutable, Alias("goalgpt.RegressionCandidate")]
@@ -81,6 +121,13 @@ public static class MatchStateFold
         if (target.Regression is null && other.Regression is not null && other.Regression.Status != target.Status?.Value) target.Regression = other.Regression;
         target.RepollRequested |= other.RepollRequested;
         if (ReferenceEquals(target.Status, other.Status)) target.PhaseEnteredAtMs = other.PhaseEnteredAtMs;
+        if (target.HomeScoreDrop is null && other.HomeScoreDrop is not null && other.HomeScoreDrop.Score != target.HomeScore?.Value) target.HomeScoreDrop = other.HomeScoreDrop;
+        if (target.AwayScoreDrop is null && other.AwayScoreDrop is not null && other.AwayScoreDrop.Score != target.AwayScore?.Value) target.AwayScoreDrop = other.AwayScoreDrop;
+        // The newer push; it counts only while the score still has its value (FieldMerge checks).
+        if (other.HomeScorePush?.AtMs > (target.HomeScorePush?.AtMs ?? long.MinValue)) target.HomeScorePush = other.HomeScorePush;
+        if (other.AwayScorePush?.AtMs > (target.AwayScorePush?.AtMs ?? long.MinValue)) target.AwayScorePush = other.AwayScorePush;
+        target.HomeScoreConfirmedDrop = Newer(target.HomeScoreConfirmedDrop, other.HomeScoreConfirmedDrop);
+        target.AwayScoreConfirmedDrop = Newer(target.AwayScoreConfirmedDrop, other.AwayScoreConfirmedDrop);
     }
 
     private static Provenanced<T>? Newer<T>(Provenanced<T>? a, Provenanced<T>? b) =>
@@ -88,14 +135,19 @@ public static class MatchStateFold
 }
 
 /// <summary>What grain state holds that the ts_matches row does not: only these make a state save necessary.</summary>
-public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested)
+public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested,
+    ScoreDropCandidate? HomeScoreDrop = null, ScoreDropCandidate? AwayScoreDrop = null,
+    Provenanced<int>? HomeScoreConfirmedDrop = null, Provenanced<int>? AwayScoreConfirmedDrop = null)
 {
     /// <summary>
+    /// The push times of the scores are left out: every push would cost a state save, and a row folded
+    /// in after a reactivation tells the last push whenever push wrote the score last.
     /// The phase entry time counts only while the phase's kick-off is unknown (it is what the minute is
     /// then estimated from): otherwise every match's first update would cost a state save.
     /// </summary>
     public static MatchStateExtras Of(MatchState s) => new(s.Regression, s.CarriedMinute,
-        PhaseKickoffKnown(s) ? null : s.PhaseEnteredAtMs, s.RepollRequested);
+        PhaseKickoffKnown(s) ? null : s.PhaseEnteredAtMs, s.RepollRequested,
+        s.HomeScoreDrop, s.AwayScoreDrop, s.HomeScoreConfirmedDrop, s.AwayScoreConfirmedDrop);
 
     private static bool PhaseKickoffKnown(MatchState s) => s.Status?.Value switch
     {

@@ -42,6 +42,14 @@ public sealed record TsMatchRow
     public long? FenceToken { get; init; }
 
     /// <summary>
+    /// The home score's value was set by a lower polled score that rule 1 held as a lagging snapshot
+    /// and two polls 10 s apart confirmed: the database may let it land within 30 s of a pushed one.
+    /// </summary>
+    public bool HomeScoreDropConfirmed { get; init; }
+
+    public bool AwayScoreDropConfirmed { get; init; }
+
+    /// <summary>
     /// A hash of every value and source, observation times left out: two rows with the same hash
     /// differ (but for a hash collision) at most in observation times, a poll that confirmed what was known.
     /// </summary>
@@ -97,6 +105,8 @@ public sealed record TsMatchRow
         OvertimeKickoffTs = s.OvertimeKickoff?.Value,
         OvertimeKickoffSource = s.OvertimeKickoff?.Source.ToWire(),
         ProviderUpdateTime = s.ProviderUpdateTime,
+        HomeScoreDropConfirmed = s.HomeScoreDropConfirmed,
+        AwayScoreDropConfirmed = s.AwayScoreDropConfirmed,
     };
 
     /// <summary>
