@@ -40,6 +40,7 @@ public static class RejectReasons
     public const string UnconfirmedRegression = "unconfirmed_regression";
     public const string KickoffOverwriteBlocked = "kickoff_overwrite_blocked";
     public const string SourceNotAllowed = "source_not_allowed";
+    public const string UnconfirmedScoreDrop = "unconfirmed_score_drop";
 
     /// <summary>Retryable: the match holds its most unwritten updates and has no lease (nothing of the update was applied).</summary>
     public const string BacklogFull = "backlog_full";

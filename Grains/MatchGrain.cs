@@ -266,11 +266,20 @@ public sealed partial class MatchGrain(
                     metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "confirmed"));
                     LogRegression(Id, r.From, r.To, source, "confirmed");
                     break;
+                case UnconfirmedScoreDrop d:
+                    metrics.UnconfirmedScoreDrops.Add(1, new KeyValuePair<string, object?>("field", d.Field));
+                    LogScoreDrop(Id, d.Field, d.From, d.To, source, "held as a lagging snapshot; re-poll requested");
+                    if (jobs.Value.Enabled) GrainFactory.GetGrain<IWatchdogJobGrain>(FeedJobs.Key).RequestRepoll(Id).Ignore();
+                    break;
+                case ConfirmedScoreDrop d:
+                    metrics.ConfirmedScoreDrops.Add(1, new KeyValuePair<string, object?>("field", d.Field));
+                    LogScoreDrop(Id, d.Field, d.From, d.To, source, "confirmed by two polls");
+                    break;
             }
         }
 
         var rejected = outcome.Result.Rejected
-            .Where(f => f.Reason is not (RejectReasons.Stale or RejectReasons.UnconfirmedRegression or RejectReasons.KickoffOverwriteBlocked))
+            .Where(f => f.Reason is not (RejectReasons.Stale or RejectReasons.UnconfirmedRegression or RejectReasons.KickoffOverwriteBlocked or RejectReasons.UnconfirmedScoreDrop))
             .Select(f => $"{f.Field}:{f.Reason}")
             .ToList();
         if (rejected.Count > 0)
@@ -295,4 +304,7 @@ public sealed partial class MatchGrain(
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Match {MatchId}: grain state save failed; kept in memory and retried")]
     private partial void LogStateSaveFailed(Exception ex, string matchId);
+
+    [LoggerMessage(EventId = 3030, Level = LogLevel.Information, Message = "Match {MatchId}: {Field} {From} -> {To} from {Source} soon after a push: {Outcome}")]
+    private partial void LogScoreDrop(string matchId, string field, int from, int to, string source, string outcome);
 }

@@ -100,4 +100,10 @@ public sealed class FaultOptions
 
     /// <summary>A message held back and published after the next one.</summary>
     [Range(0.0, 1.0)] public double MqttReorder { get; set; }
+
+    /// <summary>
+    /// How far the HTTP API lags behind the push: every HTTP answer shows the world as it was this long
+    /// ago (a cached API behind a live push feed); zero: none.
+    /// </summary>
+    public TimeSpan HttpLag { get; set; }
 }

@@ -16,6 +16,8 @@ public sealed class GoalGptMetrics
         VarCorrections = meter.CreateCounter<long>("goalgpt.var_corrections", description: "Displayed scores that went down (VAR corrections).");
         KickoffOverwritesBlocked = meter.CreateCounter<long>("goalgpt.kickoff_overwrite_blocked", description: "Attempts to change a set kick-off time.");
         StatusRegressions = meter.CreateCounter<long>("goalgpt.status_regressions", description: "Backward status moves, by outcome (unconfirmed/confirmed).");
+        UnconfirmedScoreDrops = meter.CreateCounter<long>("goalgpt.unconfirmed_score_drop", description: "Lower scores polled soon after a push, held as lagging snapshots, by field.");
+        ConfirmedScoreDrops = meter.CreateCounter<long>("goalgpt.score_drop_confirmed", description: "Held lower scores confirmed by two polls 10 s apart and written, by field.");
         ApplyLatency = meter.CreateHistogram<double>("goalgpt.apply.duration", unit: "ms", description: "Time to decide one update in the grain.");
         FlushBatchSize = meter.CreateHistogram<long>("goalgpt.writebehind.batch_size", description: "Rows per ts_matches upsert.");
         FlushDuration = meter.CreateHistogram<double>("goalgpt.writebehind.flush.duration", unit: "ms", description: "Duration of one ts_matches upsert.");
@@ -62,6 +64,8 @@ public sealed class GoalGptMetrics
     public Counter<long> VarCorrections { get; }
     public Counter<long> KickoffOverwritesBlocked { get; }
     public Counter<long> StatusRegressions { get; }
+    public Counter<long> UnconfirmedScoreDrops { get; }
+    public Counter<long> ConfirmedScoreDrops { get; }
     public Histogram<double> ApplyLatency { get; }
     public Histogram<long> FlushBatchSize { get; }
     public Histogram<double> FlushDuration { get; }

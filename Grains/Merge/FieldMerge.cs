@@ -18,6 +18,12 @@ public static partial class FieldMerge
     public const long HalfSeconds = 45 * 60;
     public const int MaxScore = 99;
 
+    /// <summary>A lower polled score this soon after the stored value was pushed may be a lagging HTTP API (rule 1).</summary>
+    public const long LaggingSnapshotWindowMs = 30_000;
+
+    /// <summary>How far apart two fresh polls must be to confirm a lower score held as a lagging snapshot.</summary>
+    public const long ScoreDropConfirmMs = 10_000;
+
     public static bool IsValidId(string? id) => id is not null && IdPattern().IsMatch(id);
 
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$", RegexOptions.CultureInvariant)]
@@ -228,40 +234,35 @@ public static partial class FieldMerge
             return;
         }
 
-        for (var i = 0; i < 7; i++)
-        {
-            var min = i == 4 ? -1 : 0; // -1 means "no data" only for corners
-            if (scores[i] < min || scores[i] > MaxScore)
-            {
-                fields.Add(new(scoreField, FieldOutcome.Rejected, RejectReasons.OutOfRange));
-                return;
-            }
-        }
-
         if (u.Source == UpdateSource.Computed)
         {
             fields.Add(new(scoreField, FieldOutcome.Rejected, RejectReasons.SourceNotAllowed));
             return;
         }
 
-        var displayed = scores[5] > 0 ? scores[5] : scores[0];
-        var stored = home ? state.HomeScore : state.AwayScore;
-        if (SourcePriority.Wins(u.ObservedAtMs, u.Source, stored, SourcePriority.ForScore))
+        // The displayed score stands or falls on its own value: a bad card or corner count costs the
+        // raw array, never a valid score of the same side.
+        var overtime = scores[5];
+        var displayed = overtime > 0 ? overtime : scores[0];
+        var score = overtime is < 0 or > MaxScore || displayed is < 0 or > MaxScore
+            ? new FieldResult(scoreField, FieldOutcome.Rejected, RejectReasons.OutOfRange)
+            : MergeDisplayedScore(state, u, displayed, home, scoreField, events);
+        fields.Add(score);
+        if (score.Reason == RejectReasons.UnconfirmedScoreDrop)
         {
-            if (stored is not null && displayed < stored.Value)
-            {
-                events.Add(new VarCorrection(scoreField, stored.Value, displayed));
-            }
-
-            var value = new Provenanced<int>(displayed, u.Source, u.ObservedAtMs);
-            if (home) state.HomeScore = value; else state.AwayScore = value;
-            fields.Add(new(scoreField, FieldOutcome.Applied));
+            // The array of a lagging snapshot lags too (its score elements show the old score).
+            fields.Add(new(rawField, FieldOutcome.Rejected, RejectReasons.UnconfirmedScoreDrop));
+            return;
         }
-        else
+
+        for (var i = 0; i < 7; i++)
         {
-            fields.Add(stored!.Value == displayed
-                ? new(scoreField, FieldOutcome.Unchanged)
-                : new(scoreField, FieldOutcome.Rejected, RejectReasons.Stale));
+            var min = i == 4 ? -1 : 0; // -1 means "no data" only for corners
+            if (scores[i] < min || scores[i] > MaxScore)
+            {
+                fields.Add(new(rawField, FieldOutcome.Rejected, RejectReasons.OutOfRange));
+                return;
+            }
         }
 
         var storedRaw = home ? state.HomeScores : state.AwayScores;
@@ -275,6 +276,108 @@ public static partial class FieldMerge
         {
             fields.Add(new(rawField, storedRaw!.Value.SequenceEqual(scores) ? FieldOutcome.Unchanged : FieldOutcome.Rejected,
                 storedRaw.Value.SequenceEqual(scores) ? null : RejectReasons.Stale));
+        }
+    }
+
+    /// <summary>
+    /// One side's displayed score: last-writer-wins in either direction, except a lagging snapshot
+    /// (rule 1, <see cref="IsLaggingSnapshot"/>): it changes nothing until a second fresh poll
+    /// <see cref="ScoreDropConfirmMs"/> after the first shows the same score (or push or admin sends it).
+    /// </summary>
+    private static FieldResult MergeDisplayedScore(MatchState state, MatchUpdate u, int displayed, bool home, string field, List<MergeEvent> events)
+    {
+        var side = new ScoreSide(state, home);
+        var stored = side.Score;
+        if (!SourcePriority.Wins(u.ObservedAtMs, u.Source, stored, SourcePriority.ForScore))
+        {
+            return stored!.Value == displayed
+                ? new(field, FieldOutcome.Unchanged)
+                : new(field, FieldOutcome.Rejected, RejectReasons.Stale);
+        }
+
+        var confirmedDrop = false;
+        if (IsLaggingSnapshot(side, u, displayed))
+        {
+            var candidate = side.Drop is { } c && c.Score == displayed
+                ? c with { FirstSeenMs = Math.Min(c.FirstSeenMs, u.ObservedAtMs), LastSeenMs = Math.Max(c.LastSeenMs, u.ObservedAtMs) }
+                : new ScoreDropCandidate(displayed, u.ObservedAtMs, u.ObservedAtMs);
+            if (candidate.LastSeenMs - candidate.FirstSeenMs < ScoreDropConfirmMs)
+            {
+                side.Drop = candidate;
+                state.RepollRequested = true;
+                events.Add(new UnconfirmedScoreDrop(field, stored!.Value, displayed));
+                return new(field, FieldOutcome.Rejected, RejectReasons.UnconfirmedScoreDrop);
+            }
+
+            confirmedDrop = displayed < stored!.Value;
+            events.Add(new ConfirmedScoreDrop(field, stored.Value, displayed));
+        }
+
+        if (stored is not null && displayed < stored.Value)
+        {
+            events.Add(new VarCorrection(field, stored.Value, displayed));
+        }
+
+        var value = new Provenanced<int>(displayed, u.Source, u.ObservedAtMs);
+        var valueChanged = stored?.Value != displayed;
+        if (u.Source == UpdateSource.Mqtt)
+        {
+            var replaced = valueChanged ? stored?.Value : side.Push is { } p && p.Value == displayed ? p.Replaced : null;
+            side.Push = new ScorePush(displayed, replaced, u.ObservedAtMs);
+        }
+        else if (valueChanged)
+        {
+            side.Push = null; // a poll that only confirms the value keeps its push
+        }
+
+        if (confirmedDrop) side.ConfirmedDrop = value;
+        else if (valueChanged) side.ConfirmedDrop = null;
+        side.Score = value;
+        side.Drop = null;
+        return new(field, FieldOutcome.Applied);
+    }
+
+    /// <summary>
+    /// Rule 1: a fresh poll within <see cref="LaggingSnapshotWindowMs"/> of the push that showed the stored
+    /// value is a lagging snapshot when it shows a lower score. It is one too when it shows exactly the
+    /// value that push replaced (a VAR cancellation pushed, then polls still showing the goal): the
+    /// rules say "newest wins" for a higher score, but landing it would bring back a cancelled goal for
+    /// the length of the lag, the same flicker the rule exists to prevent. Any other higher score lands.
+    /// </summary>
+    private static bool IsLaggingSnapshot(ScoreSide side, MatchUpdate u, int displayed)
+    {
+        if (u.Source is not (UpdateSource.Api or UpdateSource.Watchdog) || side.Score is not { } stored || displayed == stored.Value) return false;
+        var push = side.Push is { } p && p.Value == stored.Value ? p : null;
+        var pushedAt = stored.Source == UpdateSource.Mqtt ? Math.Max(stored.ObservedAtMs, push?.AtMs ?? long.MinValue) : push?.AtMs;
+        if (pushedAt is not long at || u.ObservedAtMs - at >= LaggingSnapshotWindowMs) return false;
+        return displayed < stored.Value || displayed == push?.Replaced;
+    }
+
+    /// <summary>One side's score and what rule 1 keeps for it, in <see cref="MatchState"/>.</summary>
+    private readonly struct ScoreSide(MatchState s, bool home)
+    {
+        public Provenanced<int>? Score
+        {
+            get => home ? s.HomeScore : s.AwayScore;
+            set { if (home) s.HomeScore = value; else s.AwayScore = value; }
+        }
+
+        public ScoreDropCandidate? Drop
+        {
+            get => home ? s.HomeScoreDrop : s.AwayScoreDrop;
+            set { if (home) s.HomeScoreDrop = value; else s.AwayScoreDrop = value; }
+        }
+
+        public ScorePush? Push
+        {
+            get => home ? s.HomeScorePush : s.AwayScorePush;
+            set { if (home) s.HomeScorePush = value; else s.AwayScorePush = value; }
+        }
+
+        public Provenanced<int>? ConfirmedDrop
+        {
+            get => home ? s.HomeScoreConfirmedDrop : s.AwayScoreConfirmedDrop;
+            set { if (home) s.HomeScoreConfirmedDrop = value; else s.AwayScoreConfirmedDrop = value; }
         }
     }
 

@@ -49,7 +49,47 @@ public sealed class MatchState
 
     /// <summary>The status was reached by a confirmed regression or an admin value (the database's guard lets it move backwards).</summary>
     [Id(50)] public bool StatusConfirmed { get; set; }
+
+    /// <summary>A lower home score polled soon after a push (a lagging snapshot?), waiting for confirmation.</summary>
+    [Id(30)] public ScoreDropCandidate? HomeScoreDrop { get; set; }
+
+    [Id(31)] public ScoreDropCandidate? AwayScoreDrop { get; set; }
+
+    /// <summary>The last push of the home score's value (and the value it replaced), kept while polls only confirm it.</summary>
+    [Id(32)] public ScorePush? HomeScorePush { get; set; }
+
+    [Id(33)] public ScorePush? AwayScorePush { get; set; }
+
+    /// <summary>The home score register written by a confirmed lagging-snapshot drop, kept while its value stands.</summary>
+    [Id(34)] public Provenanced<int>? HomeScoreConfirmedDrop { get; set; }
+
+    [Id(35)] public Provenanced<int>? AwayScoreConfirmedDrop { get; set; }
+
+    /// <summary>Whether the stored home score's value was set by a lagging-snapshot drop confirmed by two polls.</summary>
+    public bool HomeScoreDropConfirmed => IsConfirmedDrop(HomeScore, HomeScoreConfirmedDrop);
+
+    public bool AwayScoreDropConfirmed => IsConfirmedDrop(AwayScore, AwayScoreConfirmedDrop);
+
+    private static bool IsConfirmedDrop(Provenanced<int>? score, Provenanced<int>? confirmed) =>
+        score is not null && confirmed is not null && score.Value == confirmed.Value && score.ObservedAtMs >= confirmed.ObservedAtMs;
 }
+
+/// <summary>
+/// A push that showed a side's score <paramref name="Value"/> at <paramref name="AtMs"/>, and the value the
+/// last push that changed it replaced (null when a poll, not a push, set the value before).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("goalgpt.ScorePush")]
+public sealed record ScorePush(
+    [property: Id(0)] int Value,
+    [property: Id(1)] int? Replaced,
+    [property: Id(2)] long AtMs);
+
+/// <summary>A score seen in fresh polls soon after a push and held as a lagging snapshot, waiting for confirmation (rule 1).</summary>
+[GenerateSerializer, Immutable, Alias("goalgpt.ScoreDropCandidate")]
+public sealed record ScoreDropCandidate(
+    [property: Id(0)] int Score,
+    [property: Id(1)] long FirstSeenMs,
+    [property: Id(2)] long LastSeenMs);
 
 /// <summary>A status regression seen in fresh snapshots, waiting for confirmation.</summary>
 [GenerateSerializer, Immutable, Alias("goalgpt.RegressionCandidate")]
@@ -59,14 +99,19 @@ public sealed record RegressionCandidate(
     [property: Id(2)] long LastSeenMs);
 
 /// <summary>What grain state holds that the ts_matches row does not: only these make a state save necessary.</summary>
-public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested)
+public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested,
+    ScoreDropCandidate? HomeScoreDrop = null, ScoreDropCandidate? AwayScoreDrop = null,
+    Provenanced<int>? HomeScoreConfirmedDrop = null, Provenanced<int>? AwayScoreConfirmedDrop = null)
 {
     /// <summary>
+    /// The push times of the scores are left out: every push would cost a state save, and a row folded
+    /// in after a reactivation tells the last push whenever push wrote the score last.
     /// The phase entry time counts only while the phase's kick-off is unknown (it is what the minute is
     /// then estimated from): otherwise every match's first update would cost a state save.
     /// </summary>
     public static MatchStateExtras Of(MatchState s) => new(s.Regression, s.CarriedMinute,
-        PhaseKickoffKnown(s) ? null : s.PhaseEnteredAtMs, s.RepollRequested);
+        PhaseKickoffKnown(s) ? null : s.PhaseEnteredAtMs, s.RepollRequested,
+        s.HomeScoreDrop, s.AwayScoreDrop, s.HomeScoreConfirmedDrop, s.AwayScoreConfirmedDrop);
 
     private static bool PhaseKickoffKnown(MatchState s) => s.Status?.Value switch
     {

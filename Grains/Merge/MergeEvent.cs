@@ -15,5 +15,14 @@ public sealed record UnconfirmedRegression(int From, int To) : MergeEvent;
 /// <summary>A lower status confirmed and written.</summary>
 public sealed record ConfirmedRegression(int From, int To) : MergeEvent;
 
+/// <summary>
+/// A score polled soon after a push, lower than the pushed one (or the value the push replaced), held as
+/// a lagging snapshot until two fresh polls confirm it (rule 1); the watchdog is asked for a re-poll.
+/// </summary>
+public sealed record UnconfirmedScoreDrop(string Field, int From, int To) : MergeEvent;
+
+/// <summary>A score held as a lagging snapshot, confirmed by two fresh polls and written.</summary>
+public sealed record ConfirmedScoreDrop(string Field, int From, int To) : MergeEvent;
+
 /// <summary>The decisions on one update and what was noticed on the way.</summary>
 public sealed record MergeOutcome(Orleans.GoalGpt.Abstractions.ApplyResult Result, IReadOnlyList<MergeEvent> Events);

@@ -44,16 +44,19 @@ public sealed record TsMatchRow
     /// <summary>The status was reached by a confirmed regression (or is an admin value): the database lets it move backwards.</summary>
     public bool StatusConfirmed { get; init; }
 
-    /// <summary>The side's score is a drop the grain confirmed on polls (domain rule 1): the database lets it land.</summary>
-    public bool HomeScoreDropConfirmed { get; init; }
-
-    public bool AwayScoreDropConfirmed { get; init; }
-
     /// <summary>Read only: a stored raw score array was unusable (a legacy row with nulls or the wrong length) and was left out.</summary>
     public bool RawArraysDiscarded { get; init; }
 
     /// <summary>The writer's fencing epoch; the database refuses the row when a newer one was issued.</summary>
     public long? FenceToken { get; init; }
+
+    /// <summary>
+    /// The home score's value was set by a lower polled score that rule 1 held as a lagging snapshot
+    /// and two polls 10 s apart confirmed: the database may let it land within 30 s of a pushed one.
+    /// </summary>
+    public bool HomeScoreDropConfirmed { get; init; }
+
+    public bool AwayScoreDropConfirmed { get; init; }
 
     /// <summary>
     /// A hash of every value and source, observation times left out: two rows with the same hash
@@ -115,6 +118,8 @@ public sealed record TsMatchRow
         OvertimeKickoffTimestamp = s.OvertimeKickoff?.ObservedAtMs,
         StatusConfirmed = s.StatusConfirmed,
         ProviderUpdateTime = s.ProviderUpdateTime,
+        HomeScoreDropConfirmed = s.HomeScoreDropConfirmed,
+        AwayScoreDropConfirmed = s.AwayScoreDropConfirmed,
     };
 
     /// <summary>
@@ -148,8 +153,12 @@ public sealed record TsMatchRow
         }
 
         s.Status = status;
-        s.HomeScore = Newer(s.HomeScore, HomeScore, HomeScoreSource, HomeScoreTimestamp);
-        s.AwayScore = Newer(s.AwayScore, AwayScore, AwayScoreSource, AwayScoreTimestamp);
+        var home = Newer(s.HomeScore, HomeScore, HomeScoreSource, HomeScoreTimestamp);
+        if (!ReferenceEquals(home, s.HomeScore) && HomeScoreDropConfirmed) s.HomeScoreConfirmedDrop = home;
+        s.HomeScore = home;
+        var away = Newer(s.AwayScore, AwayScore, AwayScoreSource, AwayScoreTimestamp);
+        if (!ReferenceEquals(away, s.AwayScore) && AwayScoreDropConfirmed) s.AwayScoreConfirmedDrop = away;
+        s.AwayScore = away;
         s.HomeScores = NewerRef(s.HomeScores, HomeScores, "api", RawScoresTimestamp);
         s.AwayScores = NewerRef(s.AwayScores, AwayScores, "api", RawScoresTimestamp);
         s.MatchTime = Newer(s.MatchTime, MatchTime, "api", MetadataTimestamp);

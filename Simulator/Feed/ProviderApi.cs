@@ -7,7 +7,8 @@ namespace Orleans.GoalGpt.Simulator.Feed;
 
 /// <summary>
 /// The HTTP side of the provider contract (<c>/v1/football/...</c>), with its faults, plus the
-/// simulator's own endpoints: <c>/sim/truth</c> (ground truth at any moment) and <c>/sim/requests</c>.
+/// simulator's own endpoints: <c>/sim/truth</c> (ground truth at any moment), <c>/sim/var_cancellations</c>
+/// (every goal the script cancels by VAR: which side, when, the displayed score before and after) and <c>/sim/requests</c>.
 /// </summary>
 public static class ProviderApi
 {
@@ -54,6 +55,8 @@ public static class ProviderApi
             var at = long.TryParse(c.Request.Query["at"], CultureInfo.InvariantCulture, out var a) ? a : env.Time.GetUtcNow().ToUnixTimeSeconds();
             return Results.Json(world.Matches.Select(m => Truth(m, at)).Where(t => t is not null));
         });
+        app.MapGet("/sim/var_cancellations", (FeedWorld world) =>
+            Results.Json(world.Matches.SelectMany(m => m.VarCancellations())));
         app.MapGet("/sim/requests", (HttpContext c, RequestLog log) =>
             Results.Json(log.Snapshot(long.TryParse(c.Request.Query["since_ms"], CultureInfo.InvariantCulture, out var s) ? s : 0)));
         app.MapGet("/sim/health", () => Results.Text("ok"));
@@ -117,7 +120,7 @@ public static class ProviderApi
             return;
         }
 
-        var now = env.Time.GetUtcNow().ToUnixTimeSeconds();
+        var now = (env.Time.GetUtcNow() - dice.Faults.HttpLag).ToUnixTimeSeconds();
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
         {

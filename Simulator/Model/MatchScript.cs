@@ -98,4 +98,19 @@ public sealed class MatchScript
     }
 
     public MatchTruth? StateAt(long t) => IndexAt(t) is var i and >= 0 ? _states[i] : null;
+
+    /// <summary>The real VAR cancellations of the script, in time order: a displayed score that goes down.</summary>
+    public IEnumerable<VarCancellation> VarCancellations()
+    {
+        for (var i = 1; i < _states.Length; i++)
+        {
+            var (before, after) = (_states[i - 1], _states[i]);
+            if (after.VarCancellations == before.VarCancellations) continue;
+            if (after.HomeScore < before.HomeScore) yield return new(Id, "home", _times[i], before.HomeScore, after.HomeScore);
+            if (after.AwayScore < before.AwayScore) yield return new(Id, "away", _times[i], before.AwayScore, after.AwayScore);
+        }
+    }
 }
+
+/// <summary>A goal cancelled by VAR: the side's displayed score went from <see cref="From"/> to <see cref="To"/> at <see cref="At"/> (unix s).</summary>
+public sealed record VarCancellation(string Id, string Side, long At, int From, int To);

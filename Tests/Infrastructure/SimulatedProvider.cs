@@ -46,6 +46,10 @@ public sealed class SimulatedProvider : IAsyncDisposable
     public async Task<IReadOnlyList<TruthRow>> TruthAsync(long atUnix) =>
         (await _http.GetFromJsonAsync<List<TruthRow>>($"/sim/truth?at={atUnix}"))!;
 
+    /// <summary>Every goal the scenario cancels by VAR (past and future).</summary>
+    public async Task<IReadOnlyList<Simulator.Model.VarCancellation>> VarCancellationsAsync() =>
+        (await _http.GetFromJsonAsync<List<Simulator.Model.VarCancellation>>("/sim/var_cancellations"))!;
+
     /// <summary>The requests received since <paramref name="sinceMs"/> (real time).</summary>
     public async Task<RequestsSeen> RequestsAsync(long sinceMs = 0) =>
         (await _http.GetFromJsonAsync<RequestsSeen>($"/sim/requests?since_ms={sinceMs}", System.Text.Json.JsonSerializerOptions.Default))!;

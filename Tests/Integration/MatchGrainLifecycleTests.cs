@@ -46,6 +46,28 @@ public sealed class MatchGrainLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_reactivated_grain_resumes_with_its_pending_score_drop_confirmation()
+    {
+        var grain = _cluster.Grains.GetGrain<IMatchGrain>("life-score-drop");
+        var t = Now - 60_000;
+        await grain.Apply(Merge.Updates.Score(UpdateSource.Mqtt, t, 2, 1, 0, phaseKickoff: t / 1000 - 600));
+        Assert.True(await grain.Persist()); // saved: from here only the pending drop makes the state differ
+        var lagging = await grain.Apply(Merge.Updates.Score(UpdateSource.Api, t + 2_000, 2, 0, 0));
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, lagging.Fields.Single(f => f.Field == "home_score").Reason);
+        await _cluster.FlushAsync();
+
+        await DeactivateAllAsync();
+
+        // 10 s after the first sighting and 12 s after the push: confirmed only if the pending drop
+        // survived deactivation (otherwise this poll would be a first sighting, held again).
+        var second = await grain.Apply(Merge.Updates.Score(UpdateSource.Api, t + 12_000, 2, 0, 0));
+        Assert.Equal(FieldOutcome.Applied, second.Fields.Single(f => f.Field == "home_score").Outcome);
+        Assert.Equal((0, UpdateSource.Api), ((await grain.GetSnapshot()).HomeScore!.Value, (await grain.GetSnapshot()).HomeScore!.Source));
+        await _cluster.PersistAndFlushAsync(["life-score-drop"]);
+        Assert.Equal(0, await _cluster.Database.ScalarAsync("SELECT home_score FROM ts_matches WHERE external_id = 'life-score-drop'"));
+    }
+
+    [Fact]
     public async Task A_reactivated_grain_keeps_its_provenance_and_refuses_what_is_older()
     {
         var grain = _cluster.Grains.GetGrain<IMatchGrain>("life-provenance");

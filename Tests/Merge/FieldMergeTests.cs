@@ -1,5 +1,6 @@
 using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Merge;
+using Orleans.GoalGpt.Grains.Storage;
 using Xunit;
 using static Orleans.GoalGpt.Tests.Merge.Updates;
 
@@ -46,7 +47,8 @@ public sealed class FieldMergeTests
     public void A_score_going_down_is_a_VAR_correction_and_is_applied()
     {
         var state = new MatchState();
-        FieldMerge.Apply(state, Score(UpdateSource.Mqtt, Now - 5000, 2, 2, 0), Now);
+        // Stored by a poll: a lower score soon after a push is the lagging-snapshot case (tests below).
+        FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 5000, 2, 2, 0), Now);
         var o = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 4000, 2, 1, 0), Now);
 
         Assert.Equal(1, state.HomeScore!.Value);
@@ -212,7 +214,7 @@ public sealed class FieldMergeTests
     [Theory]
     [InlineData(new[] { -1, 0, 0, 0, 0, 0, 0 }, RejectReasons.OutOfRange)]
     [InlineData(new[] { 100, 0, 0, 0, 0, 0, 0 }, RejectReasons.OutOfRange)]
-    [InlineData(new[] { 1, 0, 0, 0, -2, 0, 0 }, RejectReasons.OutOfRange)]
+    [InlineData(new[] { 1, 0, 0, 0, 0, -1, 0 }, RejectReasons.OutOfRange)] // overtime score: the displayed score is unknown
     [InlineData(new[] { 1, 0, 0 }, RejectReasons.Malformed)]
     public void Bad_score_arrays_are_rejected_and_the_rest_of_the_update_applies(int[] home, string reason)
     {
@@ -307,5 +309,207 @@ public sealed class FieldMergeTests
         Assert.True(o.Result.AnyApplied);
         Assert.Null(state.Status);
         Assert.Equal(1, state.HomeScore!.Value);
+    }
+
+    [Theory]
+    [InlineData(new[] { 2, 0, -1, 0, 0, 0, 0 })]  // yellow cards -1
+    [InlineData(new[] { 2, 0, 0, 0, -2, 0, 0 })]  // corners below "no data"
+    [InlineData(new[] { 2, 0, 0, 100, 0, 0, 0 })] // red cards out of range
+    [InlineData(new[] { 2, -1, 0, 0, 0, 0, 0 })]  // half-time score
+    [InlineData(new[] { 2, 0, 0, 0, 0, 0, -1 })]  // penalties
+    public void A_bad_card_or_corner_element_rejects_the_raw_array_not_the_displayed_score(int[] home)
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, new MatchUpdate
+        {
+            Source = UpdateSource.Api, ObservedAtMs = Now - 1000, StatusId = 2, HomeScores = home, AwayScores = Side(1),
+        }, Now);
+
+        Assert.Equal(FieldOutcome.Applied, Field(o, "home_score").Outcome);
+        Assert.Equal(2, state.HomeScore!.Value);
+        Assert.Equal(RejectReasons.OutOfRange, Field(o, "home_scores").Reason);
+        Assert.Null(state.HomeScores);
+        Assert.Equal(FieldOutcome.Applied, Field(o, "away_scores").Outcome);
+    }
+
+    [Fact]
+    public void A_positive_overtime_score_stands_on_its_own_value()
+    {
+        var state = new MatchState();
+        var o = FieldMerge.Apply(state, new MatchUpdate
+        {
+            Source = UpdateSource.Api, ObservedAtMs = Now - 1000, StatusId = 5, HomeScores = [-3, 0, 0, 0, 0, 2, 0], AwayScores = Side(1, overtime: 1),
+        }, Now);
+
+        Assert.Equal(2, state.HomeScore!.Value);
+        Assert.Equal(FieldOutcome.Applied, Field(o, "home_score").Outcome);
+        Assert.Equal(RejectReasons.OutOfRange, Field(o, "home_scores").Reason);
+    }
+
+    // Rule 1, lagging snapshots: the push at T showed 1-0; the HTTP API still serves 0-0.
+    private const long T = Now - 120_000;
+
+    private static MatchState Pushed(int home = 1, int status = 2)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T - 60_000, status, 0, 0), Now);
+        FieldMerge.Apply(state, Score(UpdateSource.Mqtt, T, status, home, 0), Now);
+        return state;
+    }
+
+    [Theory]
+    [InlineData(UpdateSource.Api)]
+    [InlineData(UpdateSource.Watchdog)]
+    public void A_lower_polled_score_soon_after_a_push_is_held_as_a_lagging_snapshot(UpdateSource poll)
+    {
+        var state = Pushed();
+        var o = FieldMerge.Apply(state, Score(poll, T + 3_000, 2, 0, 0), Now);
+
+        Assert.Equal((1, UpdateSource.Mqtt, T), (state.HomeScore!.Value, state.HomeScore.Source, state.HomeScore.ObservedAtMs));
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(o, "home_score").Reason);
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(o, "home_scores").Reason);
+        Assert.Equal(1, state.HomeScores!.Value[0]); // the lagging array is held with its score
+        Assert.Equal(FieldOutcome.Applied, Field(o, "away_score").Outcome); // the other side did not drop
+        Assert.Contains(new UnconfirmedScoreDrop("home_score", 1, 0), o.Events);
+        Assert.DoesNotContain(o.Events, e => e is VarCorrection);
+        Assert.True(state.RepollRequested);
+        Assert.Equal(new ScoreDropCandidate(0, T + 3_000, T + 3_000), state.HomeScoreDrop);
+        Assert.False(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+    }
+
+    [Theory]
+    [InlineData(UpdateSource.Api, UpdateSource.Api, 10_000, true)]
+    [InlineData(UpdateSource.Api, UpdateSource.Watchdog, 10_000, true)]
+    [InlineData(UpdateSource.Watchdog, UpdateSource.Api, 12_000, true)]
+    [InlineData(UpdateSource.Api, UpdateSource.Api, 9_999, false)]
+    [InlineData(UpdateSource.Api, UpdateSource.Api, -10_000, true)] // the later poll delivered first (both still fresh)
+    public void A_held_drop_is_confirmed_by_two_fresh_polls_ten_seconds_apart(UpdateSource first, UpdateSource second, long gapMs, bool confirmed)
+    {
+        var state = Pushed();
+        var firstAt = T + 12_000;
+        FieldMerge.Apply(state, Score(first, firstAt, 2, 0, 0), Now);
+        var o = FieldMerge.Apply(state, Score(second, firstAt + gapMs, 2, 0, 0), Now);
+
+        Assert.Equal(confirmed ? 0 : 1, state.HomeScore!.Value);
+        Assert.Equal(confirmed ? FieldOutcome.Applied : FieldOutcome.Rejected, Field(o, "home_score").Outcome);
+        Assert.Equal(confirmed, TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+        Assert.False(TsMatchRow.From("m", state).AwayScoreDropConfirmed);
+        if (confirmed)
+        {
+            Assert.Contains(new ConfirmedScoreDrop("home_score", 1, 0), o.Events);
+            Assert.Contains(new VarCorrection("home_score", 1, 0), o.Events);
+            Assert.Null(state.HomeScoreDrop);
+            Assert.Equal(0, state.HomeScores!.Value[0]);
+        }
+    }
+
+    [Fact]
+    public void A_fresh_poll_showing_the_pushed_score_ends_the_wait_and_keeps_the_push_time()
+    {
+        var state = Pushed();
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T + 1_000, 2, 0, 0), Now); // lagging
+        var caughtUp = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 7_000, 2, 1, 0), Now);
+        Assert.Equal(FieldOutcome.Applied, Field(caughtUp, "home_score").Outcome); // a confirmation: newer observation
+        Assert.Null(state.HomeScoreDrop);
+
+        // 11 s after the first lagging poll, but the two polls that show 0 are only 3 s apart, and the
+        // value shown was pushed 12 s ago although a poll stored it last: held.
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 12_000, 2, 0, 0), Now);
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(o, "home_score").Reason);
+        Assert.Equal(1, state.HomeScore!.Value);
+    }
+
+    [Theory]
+    [InlineData(UpdateSource.Mqtt)]
+    [InlineData(UpdateSource.Admin)]
+    public void A_drop_sent_by_push_or_admin_lands_at_once(UpdateSource source)
+    {
+        var state = Pushed();
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T + 2_000, 2, 0, 0), Now); // held
+        var o = FieldMerge.Apply(state, Score(source, T + 3_000, 2, 0, 0), Now);
+
+        Assert.Equal((0, source), (state.HomeScore!.Value, state.HomeScore.Source));
+        Assert.Equal(FieldOutcome.Applied, Field(o, "home_score").Outcome);
+        Assert.Contains(new VarCorrection("home_score", 1, 0), o.Events);
+        Assert.DoesNotContain(o.Events, e => e is UnconfirmedScoreDrop or ConfirmedScoreDrop);
+        Assert.Null(state.HomeScoreDrop);
+        Assert.False(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+    }
+
+    [Theory]
+    [InlineData(29_999, false)]
+    [InlineData(30_000, true)]
+    [InlineData(90_000, true)]
+    public void A_lower_polled_score_30_s_or_more_after_the_push_lands_at_once(long afterPushMs, bool immediate)
+    {
+        var state = Pushed();
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, T + afterPushMs, 2, 0, 0), Now);
+
+        Assert.Equal(immediate ? 0 : 1, state.HomeScore!.Value);
+        Assert.Equal(immediate ? FieldOutcome.Applied : FieldOutcome.Rejected, Field(o, "home_score").Outcome);
+        Assert.Equal(immediate, o.Events.Contains(new VarCorrection("home_score", 1, 0)));
+        Assert.False(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+    }
+
+    [Fact]
+    public void A_lower_status_in_the_same_lagging_snapshot_still_follows_the_regression_rule()
+    {
+        var state = Pushed(status: 4);
+        FieldMerge.Apply(state, Status(UpdateSource.Api, T + 1_000, 4), Now);
+
+        var first = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 2_000, 3, 0, 0), Now);
+        Assert.Equal(RejectReasons.UnconfirmedRegression, Field(first, "status_id").Reason);
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(first, "home_score").Reason);
+
+        // 5 s later the regression is confirmed (its own rule); the score waits for its 10 s.
+        var second = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 7_000, 3, 0, 0), Now);
+        Assert.Equal(FieldOutcome.Applied, Field(second, "status_id").Outcome);
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(second, "home_score").Reason);
+        Assert.Equal((3, 1), (state.Status!.Value, state.HomeScore!.Value));
+
+        var third = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 12_000, 3, 0, 0), Now);
+        Assert.Equal(FieldOutcome.Applied, Field(third, "home_score").Outcome);
+        Assert.Equal((3, 0), (state.Status!.Value, state.HomeScore!.Value));
+    }
+
+    [Fact]
+    public void A_higher_polled_score_soon_after_a_push_is_not_held()
+    {
+        var state = Pushed();
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 2_000, 2, 2, 0), Now);
+        Assert.Equal(FieldOutcome.Applied, Field(o, "home_score").Outcome);
+        Assert.Equal(2, state.HomeScore!.Value);
+    }
+
+    [Fact]
+    public void The_confirmed_flag_stays_while_the_dropped_value_stands_and_goes_when_it_changes()
+    {
+        var state = Pushed();
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T + 2_000, 2, 0, 0), Now);
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T + 12_000, 2, 0, 0), Now);
+        Assert.True(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T + 14_000, 2, 0, 0), Now); // a poll that confirms the value
+        Assert.True(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+
+        FieldMerge.Apply(state, Score(UpdateSource.Mqtt, T + 20_000, 2, 1, 0), Now); // a new goal
+        Assert.False(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+    }
+
+    [Fact]
+    public void Polls_still_showing_a_goal_that_push_cancelled_do_not_bring_it_back()
+    {
+        var state = Pushed(home: 2);
+        var cancel = FieldMerge.Apply(state, Score(UpdateSource.Mqtt, T + 1_000, 2, 1, 0), Now);
+        Assert.Contains(new VarCorrection("home_score", 2, 1), cancel.Events); // by push: at once
+
+        var lagging = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 3_000, 2, 2, 0), Now);
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(lagging, "home_score").Reason);
+        Assert.Equal(1, state.HomeScore!.Value);
+
+        // A goal the push has not shown yet is not the cancelled value: it lands.
+        var newGoal = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 5_000, 2, 3, 0), Now);
+        Assert.Equal(FieldOutcome.Applied, Field(newGoal, "home_score").Outcome);
+        Assert.Equal(3, state.HomeScore!.Value);
     }
 }
