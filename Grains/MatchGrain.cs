@@ -160,10 +160,11 @@ public sealed partial class MatchGrain(
         var extrasBefore = MatchStateExtras.Of(s);
         var now = Now();
         var outcome = FieldMerge.Apply(s, update, now);
-        var minuteChanged = MinuteClock.Recompute(s, now);
+        var minuteChanged = MinuteClock.Recompute(s, now, out var corrected);
 
         Count(outcome.Result, source);
         Report(outcome, source);
+        ReportMinute(corrected, source);
 
         var regressionChanged = !ReferenceEquals(regressionBefore, s.Regression);
         if (outcome.Result.AnyApplied || regressionChanged) _unsaved.Add(update);
@@ -273,7 +274,8 @@ public sealed partial class MatchGrain(
 
                 var now = Now();
                 foreach (var u in _unsaved) FieldMerge.Apply(state.State, u, now);
-                MinuteClock.Recompute(state.State, now);
+                MinuteClock.Recompute(state.State, now, out var corrected);
+                ReportMinute(corrected, "reload");
                 state.State.FenceToken = lease.FenceToken;
                 try
                 {
@@ -362,7 +364,9 @@ public sealed partial class MatchGrain(
 
     private bool RecomputeMinute()
     {
-        if (!MinuteClock.Recompute(state.State, Now())) return false;
+        var changed = MinuteClock.Recompute(state.State, Now(), out var corrected);
+        ReportMinute(corrected, "computed");
+        if (!changed) return false;
         Write(MinuteFields);
         return true;
     }
@@ -442,6 +446,14 @@ public sealed partial class MatchGrain(
         }
     }
 
+    /// <summary>A minute recomputed from a kick-off that became known (or was corrected): counted and logged.</summary>
+    private void ReportMinute(MinuteCorrected? c, string trigger)
+    {
+        if (c is null) return;
+        metrics.MinuteCorrected.Add(1, new("basis", c.Basis == MinuteBasis.Kickoff ? "kickoff" : "carried"), new("direction", c.To < c.From ? "down" : "up"));
+        LogMinuteCorrected(Id, c.Phase, c.From, c.To, c.Basis, trigger);
+    }
+
     private long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Match {MatchId}: update from {Source} rejected in part: {Fields}")]
@@ -473,4 +485,7 @@ public sealed partial class MatchGrain(
 
     [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Match {MatchId}: hand-over attempt {Attempt} failed; retrying")]
     private partial void LogHandOverRetry(Exception ex, string matchId, int attempt);
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Match {MatchId}: minute_corrected in status {Phase}: {From} -> {To} (counted from {Basis}; on {Trigger})")]
+    private partial void LogMinuteCorrected(string matchId, int phase, int from, int to, MinuteBasis basis, string trigger);
 }

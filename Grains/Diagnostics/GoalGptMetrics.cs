@@ -15,6 +15,7 @@ public sealed class GoalGptMetrics
         FieldsRejected = meter.CreateCounter<long>("goalgpt.fields.rejected", description: "Fields rejected, by source, field and reason.");
         VarCorrections = meter.CreateCounter<long>("goalgpt.var_corrections", description: "Displayed scores that went down (VAR corrections).");
         KickoffOverwritesBlocked = meter.CreateCounter<long>("goalgpt.kickoff_overwrite_blocked", description: "Attempts to change a set kick-off time.");
+        MinuteCorrected = meter.CreateCounter<long>("goalgpt.minute_corrected", description: "Minutes recomputed from a kick-off (or carried minute) that became known or was corrected, by basis and direction.");
         StatusRegressions = meter.CreateCounter<long>("goalgpt.status_regressions", description: "Backward status moves, by outcome (unconfirmed/confirmed).");
         ApplyLatency = meter.CreateHistogram<double>("goalgpt.apply.duration", unit: "ms", description: "Time to decide one update in the grain.");
         FlushBatchSize = meter.CreateHistogram<long>("goalgpt.writebehind.batch_size", description: "Rows per ts_matches upsert.");
@@ -51,6 +52,7 @@ public sealed class GoalGptMetrics
     public Counter<long> VarCorrections { get; }
     public Counter<long> KickoffOverwritesBlocked { get; }
     public Counter<long> StatusRegressions { get; }
+    public Counter<long> MinuteCorrected { get; }
     public Histogram<double> ApplyLatency { get; }
     public Histogram<long> FlushBatchSize { get; }
     public Histogram<double> FlushDuration { get; }

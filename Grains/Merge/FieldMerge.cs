@@ -206,6 +206,12 @@ public static partial class FieldMerge
             state.PhaseEnteredAtMs = u.ObservedAtMs;
         }
 
+        // Seen not started (a delay counts only before the match ever ran): the first half began later.
+        if (status == MatchPhases.NotStarted || (status == MatchPhases.Delay && state.Status?.Value is null or MatchPhases.NotStarted or MatchPhases.Delay))
+        {
+            state.LastNotStartedMs = Math.Max(state.LastNotStartedMs ?? 0, u.ObservedAtMs);
+        }
+
         state.Status = new(status, u.Source, u.ObservedAtMs);
         state.Regression = null;
         state.RepollRequested = false;

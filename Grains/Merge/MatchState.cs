@@ -46,6 +46,13 @@ public sealed class MatchState
 
     /// <summary>The fencing epoch of the activation that last saved this state.</summary>
     [Id(22)] public long FenceToken { get; set; }
+
+    /// <summary>The last observation (ms) of the match not started (status 1, or 9 "delay" before it ever ran): the first-half estimate's floor.</summary>
+    [Id(40)] public long? LastNotStartedMs { get; set; }
+
+    /// <summary>What the minute high-water mark was counted from, and its key (start in unix s, or a carried minute's observation time).</summary>
+    [Id(41)] public MinuteBasis MinuteBasis { get; set; }
+    [Id(42)] public long MinuteBasisKey { get; set; }
 }
 
 /// <summary>A status regression seen in fresh snapshots, waiting for confirmation.</summary>
@@ -81,6 +88,13 @@ public static class MatchStateFold
         if (target.Regression is null && other.Regression is not null && other.Regression.Status != target.Status?.Value) target.Regression = other.Regression;
         target.RepollRequested |= other.RepollRequested;
         if (ReferenceEquals(target.Status, other.Status)) target.PhaseEnteredAtMs = other.PhaseEnteredAtMs;
+        if (other.LastNotStartedMs > (target.LastNotStartedMs ?? long.MinValue)) target.LastNotStartedMs = other.LastNotStartedMs;
+        if (other.MinuteBasis != MinuteBasis.None && (target.Minute is null || other.Minute?.ObservedAtMs >= target.Minute.ObservedAtMs))
+        {
+            // The minute's basis belongs with the mark it was counted for: both from the newer minute.
+            (target.MinutePhase, target.MinuteHighWater) = (other.MinutePhase, other.MinuteHighWater);
+            (target.MinuteBasis, target.MinuteBasisKey) = (other.MinuteBasis, other.MinuteBasisKey);
+        }
     }
 
     private static Provenanced<T>? Newer<T>(Provenanced<T>? a, Provenanced<T>? b) =>
@@ -88,14 +102,26 @@ public static class MatchStateFold
 }
 
 /// <summary>What grain state holds that the ts_matches row does not: only these make a state save necessary.</summary>
-public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested)
+public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested,
+    long? LastNotStartedMs = null, MinuteBasis MinuteBasis = MinuteBasis.None, long MinuteBasisKey = 0)
 {
     /// <summary>
     /// The phase entry time counts only while the phase's kick-off is unknown (it is what the minute is
     /// then estimated from): otherwise every match's first update would cost a state save.
     /// </summary>
     public static MatchStateExtras Of(MatchState s) => new(s.Regression, s.CarriedMinute,
-        PhaseKickoffKnown(s) ? null : s.PhaseEnteredAtMs, s.RepollRequested);
+        PhaseKickoffKnown(s) ? null : s.PhaseEnteredAtMs, s.RepollRequested,
+        NotStartedFloorCounts(s) ? s.LastNotStartedMs : null,
+        PhaseKickoffKnown(s) ? MinuteBasis.None : s.MinuteBasis,
+        PhaseKickoffKnown(s) ? 0 : s.MinuteBasisKey);
+
+    /// <summary>
+    /// The last not-started sighting matters only until the first half's kick-off is known, and only
+    /// when it is later than the schedule (else the estimate starts at <c>match_time</c> anyway):
+    /// a save for every not-started match polled would cost a state write per poll.
+    /// </summary>
+    private static bool NotStartedFloorCounts(MatchState s) =>
+        s.FirstHalfKickoff is null && s.LastNotStartedMs is long seen && (s.MatchTime is null || seen / 1000 > s.MatchTime.Value);
 
     private static bool PhaseKickoffKnown(MatchState s) => s.Status?.Value switch
     {
