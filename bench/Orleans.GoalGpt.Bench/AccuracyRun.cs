@@ -218,7 +218,13 @@ public static class AccuracyRun
             Record("current kick-off missing", t.Id, missing, $"{running.Item1}: ts_matches none, truth {Clock(running.Item3)}; status ts_matches {Show(status)}, truth {t.StatusId}", 1);
         }
 
-        private static int Off(int? minute, int? truth) => minute is int m && truth is int tm ? Math.Abs(m - tm) : 1000;
+        /// <summary>How many minutes apart; a NULL minute agrees only with a state that has none (not live).</summary>
+        private static int Off(int? minute, int? truth) => (minute, truth) switch
+        {
+            (int m, int tm) => Math.Abs(m - tm),
+            (null, null) => 0,
+            _ => 1000,
+        };
 
         private void Record(string field, string match, bool disagrees, string detail, int badness)
         {
