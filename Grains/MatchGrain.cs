@@ -45,7 +45,7 @@ public sealed partial class MatchGrain(
         _lastSaveMs = Now();
         if (!_validKey) return;
 
-        _owner = new MatchOwnership(Id, state, locks, writer, handOvers, metrics, time, options.Value, logger);
+        _owner = new MatchOwnership(Id, state, locks, writer, handOvers, metrics, time, options.Value, logger, c => ReportMinute(c, "reload"));
         // Taking the lease folds in the row (newer per field than a state saved earlier, or the old system's).
         if (!await _owner.TakeAsync(reload: false, cancellationToken))
         {
@@ -159,10 +159,11 @@ public sealed partial class MatchGrain(
         var extrasBefore = MatchStateExtras.Of(s);
         var now = Now();
         var outcome = FieldMerge.Apply(s, update, now);
-        var minuteChanged = MinuteClock.Recompute(s, now);
+        var minuteChanged = MinuteClock.Recompute(s, now, out var corrected);
 
         Count(outcome.Result, source);
         Report(outcome, source);
+        ReportMinute(corrected, source);
 
         // The row carries every value; only what it lacks needs a state save.
         var extrasChanged = MatchStateExtras.Of(s) != extrasBefore;
@@ -198,7 +199,9 @@ public sealed partial class MatchGrain(
 
     private bool RecomputeMinute()
     {
-        if (!MinuteClock.Recompute(state.State, Now())) return false;
+        var changed = MinuteClock.Recompute(state.State, Now(), out var corrected);
+        ReportMinute(corrected, "computed");
+        if (!changed) return false;
         _owner.Write(MinuteFields);
         return true;
     }
@@ -288,6 +291,14 @@ public sealed partial class MatchGrain(
         }
     }
 
+    /// <summary>A minute recomputed from a kick-off that became known (or was corrected): counted and logged.</summary>
+    private void ReportMinute(MinuteCorrected? c, string trigger)
+    {
+        if (c is null) return;
+        metrics.MinuteCorrected.Add(1, new("basis", c.Basis == MinuteBasis.Kickoff ? "kickoff" : "carried"), new("direction", c.To < c.From ? "down" : "up"));
+        LogMinuteCorrected(Id, c.Phase, c.From, c.To, c.Basis, trigger);
+    }
+
     private long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Match {MatchId}: update from {Source} rejected in part: {Fields}")]
@@ -307,4 +318,7 @@ public sealed partial class MatchGrain(
 
     [LoggerMessage(EventId = 3030, Level = LogLevel.Information, Message = "Match {MatchId}: {Field} {From} -> {To} from {Source} soon after a push: {Outcome}")]
     private partial void LogScoreDrop(string matchId, string field, int from, int to, string source, string outcome);
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Match {MatchId}: minute_corrected in status {Phase}: {From} -> {To} (counted from {Basis}; on {Trigger})")]
+    private partial void LogMinuteCorrected(string matchId, int phase, int from, int to, MinuteBasis basis, string trigger);
 }

@@ -15,6 +15,7 @@ public sealed class GoalGptMetrics
         FieldsRejected = meter.CreateCounter<long>("goalgpt.fields.rejected", description: "Fields rejected, by source, field and reason.");
         VarCorrections = meter.CreateCounter<long>("goalgpt.var_corrections", description: "Displayed scores that went down (VAR corrections).");
         KickoffOverwritesBlocked = meter.CreateCounter<long>("goalgpt.kickoff_overwrite_blocked", description: "Attempts to change a set kick-off time.");
+        MinuteCorrected = meter.CreateCounter<long>("goalgpt.minute_corrected", description: "Minutes recomputed from a kick-off (or carried minute) that became known or was corrected, by basis and direction.");
         StatusRegressions = meter.CreateCounter<long>("goalgpt.status_regressions", description: "Backward status moves, by outcome (unconfirmed/confirmed).");
         UnconfirmedScoreDrops = meter.CreateCounter<long>("goalgpt.unconfirmed_score_drop", description: "Lower scores polled soon after a push, held as lagging snapshots, by field.");
         ConfirmedScoreDrops = meter.CreateCounter<long>("goalgpt.score_drop_confirmed", description: "Held lower scores confirmed by two polls 10 s apart and written, by field.");
@@ -66,6 +67,7 @@ public sealed class GoalGptMetrics
     public Counter<long> StatusRegressions { get; }
     public Counter<long> UnconfirmedScoreDrops { get; }
     public Counter<long> ConfirmedScoreDrops { get; }
+    public Counter<long> MinuteCorrected { get; }
     public Histogram<double> ApplyLatency { get; }
     public Histogram<long> FlushBatchSize { get; }
     public Histogram<double> FlushDuration { get; }

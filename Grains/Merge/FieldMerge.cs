@@ -212,6 +212,12 @@ public static partial class FieldMerge
             state.PhaseEnteredAtMs = u.ObservedAtMs;
         }
 
+        // Seen not started (a delay counts only before the match ever ran): the first half began later.
+        if (status == MatchPhases.NotStarted || (status == MatchPhases.Delay && state.Status?.Value is null or MatchPhases.NotStarted or MatchPhases.Delay))
+        {
+            state.LastNotStartedMs = Math.Max(state.LastNotStartedMs ?? 0, u.ObservedAtMs);
+        }
+
         // A refresh of the stored status observed before a pending regression was first seen (a poll delivered
         // late) says nothing against it: the candidate stands, as it would have in observation order.
         var keep = state.Status?.Value == status && state.Regression is { } candidate && u.ObservedAtMs < candidate.FirstSeenMs;

@@ -12,6 +12,7 @@ public static class MatchPhases
     public const int OvertimeDeprecated = 6;
     public const int Penalties = 7;
     public const int End = 8;
+    public const int Delay = 9;
 
     /// <summary>Side states: entered and left from any state.</summary>
     public static bool IsSideState(int status) => status is 0 or >= 9 and <= 13;

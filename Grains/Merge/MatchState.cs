@@ -72,6 +72,13 @@ public sealed class MatchState
 
     private static bool IsConfirmedDrop(Provenanced<int>? score, Provenanced<int>? confirmed) =>
         score is not null && confirmed is not null && score.Value == confirmed.Value && score.ObservedAtMs >= confirmed.ObservedAtMs;
+
+    /// <summary>The last observation (ms) of the match not started (status 1, or 9 "delay" before it ever ran): the first-half estimate's floor.</summary>
+    [Id(40)] public long? LastNotStartedMs { get; set; }
+
+    /// <summary>What the minute high-water mark was counted from, and its key (start in unix s, or a carried minute's observation time).</summary>
+    [Id(41)] public MinuteBasis MinuteBasis { get; set; }
+    [Id(42)] public long MinuteBasisKey { get; set; }
 }
 
 /// <summary>
@@ -101,7 +108,8 @@ public sealed record RegressionCandidate(
 /// <summary>What grain state holds that the ts_matches row does not: only these make a state save necessary.</summary>
 public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanced<int>? CarriedMinute, long? PhaseEnteredAtMs, bool RepollRequested,
     ScoreDropCandidate? HomeScoreDrop = null, ScoreDropCandidate? AwayScoreDrop = null,
-    Provenanced<int>? HomeScoreConfirmedDrop = null, Provenanced<int>? AwayScoreConfirmedDrop = null)
+    Provenanced<int>? HomeScoreConfirmedDrop = null, Provenanced<int>? AwayScoreConfirmedDrop = null,
+    long? LastNotStartedMs = null, MinuteBasis MinuteBasis = MinuteBasis.None, long MinuteBasisKey = 0)
 {
     /// <summary>
     /// The push times of the scores are left out: every push would cost a state save, and a row folded
@@ -111,7 +119,18 @@ public sealed record MatchStateExtras(RegressionCandidate? Regression, Provenanc
     /// </summary>
     public static MatchStateExtras Of(MatchState s) => new(s.Regression, s.CarriedMinute,
         PhaseKickoffKnown(s) ? null : s.PhaseEnteredAtMs, s.RepollRequested,
-        s.HomeScoreDrop, s.AwayScoreDrop, s.HomeScoreConfirmedDrop, s.AwayScoreConfirmedDrop);
+        s.HomeScoreDrop, s.AwayScoreDrop, s.HomeScoreConfirmedDrop, s.AwayScoreConfirmedDrop,
+        NotStartedFloorCounts(s) ? s.LastNotStartedMs : null,
+        PhaseKickoffKnown(s) ? MinuteBasis.None : s.MinuteBasis,
+        PhaseKickoffKnown(s) ? 0 : s.MinuteBasisKey);
+
+    /// <summary>
+    /// The last not-started sighting matters only until the first half's kick-off is known, and only
+    /// when it is later than the schedule (else the estimate starts at <c>match_time</c> anyway):
+    /// a save for every not-started match polled would cost a state write per poll.
+    /// </summary>
+    private static bool NotStartedFloorCounts(MatchState s) =>
+        s.FirstHalfKickoff is null && s.LastNotStartedMs is long seen && (s.MatchTime is null || seen / 1000 > s.MatchTime.Value);
 
     private static bool PhaseKickoffKnown(MatchState s) => s.Status?.Value switch
     {

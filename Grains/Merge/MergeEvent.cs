@@ -26,3 +26,9 @@ public sealed record ConfirmedScoreDrop(string Field, int From, int To) : MergeE
 
 /// <summary>The decisions on one update and what was noticed on the way.</summary>
 public sealed record MergeOutcome(Orleans.GoalGpt.Abstractions.ApplyResult Result, IReadOnlyList<MergeEvent> Events);
+
+/// <summary>
+/// A phase's minute recomputed from a kick-off (or carried minute) that became known or was
+/// corrected: <paramref name="From"/> is what the previous basis shows now, <paramref name="To"/> the new minute (both uncapped).
+/// </summary>
+public sealed record MinuteCorrected(int Phase, int From, int To, MinuteBasis Basis) : MergeEvent;

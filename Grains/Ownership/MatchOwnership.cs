@@ -28,7 +28,8 @@ public sealed partial class MatchOwnership(
     GoalGptMetrics metrics,
     TimeProvider time,
     MatchGrainOptions options,
-    ILogger logger)
+    ILogger logger,
+    Action<MinuteCorrected?> reportMinute)
 {
     private readonly List<(MatchUpdate Update, long Version)> _unwritten = [];
     private readonly LeaseBackoff _backoff = new(locks.Ttl / 3, locks.MaxRetryInterval);
@@ -143,7 +144,8 @@ public sealed partial class MatchOwnership(
 
                 var now = time.GetUtcNow().ToUnixTimeMilliseconds();
                 foreach (var (u, _) in _unwritten) FieldMerge.Apply(state.State, u, now);
-                MinuteClock.Recompute(state.State, now);
+                MinuteClock.Recompute(state.State, now, out var corrected);
+                reportMinute(corrected);
                 state.State.FenceToken = lease.FenceToken;
                 try
                 {

@@ -68,6 +68,26 @@ public sealed class MatchGrainLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_reactivated_grain_keeps_the_not_started_sighting_a_late_kickoff_estimate_rests_on()
+    {
+        // Scheduled 20 min ago, still delayed 5½ min ago: only grain state can keep that sighting.
+        var grain = _cluster.Grains.GetGrain<IMatchGrain>("life-late-kickoff");
+        var delayedAt = Now - 330_000;
+        await grain.Apply(new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = Now - 1_800_000, MatchTime = Now / 1000 - 20 * 60 });
+        await grain.Apply(Merge.Updates.Status(UpdateSource.Api, delayedAt, 9));
+        await _cluster.FlushAsync();
+
+        await DeactivateAllAsync();
+
+        // Then live with kick-off 0: the estimate starts at the sighting, not at match_time (minute 21).
+        var lowest = (Now - delayedAt) / 60_000 + 1;
+        await grain.Apply(Merge.Updates.Score(UpdateSource.Mqtt, Now - 1_000, 2, 0, 0, phaseKickoff: 0));
+        var minute = (await grain.GetSnapshot()).Minute!.Value;
+        var highest = (Now - delayedAt) / 60_000 + 1;
+        Assert.InRange((long)(minute ?? -1), lowest, highest);
+    }
+
+    [Fact]
     public async Task A_reactivated_grain_keeps_its_provenance_and_refuses_what_is_older()
     {
         var grain = _cluster.Grains.GetGrain<IMatchGrain>("life-provenance");

@@ -9,6 +9,7 @@ using StackExchange.Redis;
 
 // Usage: bench/run.sh [--matches 1000,10000,100000] [--rates 22000,0] [--unpaced-up-to 10000] [--seconds 30] [--out dir] [--micro]
 //        bench/run.sh --ingest [--matches 2000] [--seconds 180] [--out dir]   (simulator -> jobs + MQTT -> ts_matches, real time)
+//        bench/run.sh --accuracy [--matches 2000] [--minutes 10] [--warmup-seconds 60] [--sample-seconds 5] [--out dir]   (ts_matches vs the simulator's truth)
 if (args.Contains("--micro"))
 {
     // Results (GitHub markdown, JSON, CSV, HTML) under bench/results/micro/results.
@@ -23,6 +24,17 @@ var unpacedUpTo = int.Parse(Arg("--unpaced-up-to", "10000"), CultureInfo.Invaria
 var duration = TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "30"), CultureInfo.InvariantCulture));
 var server = Environment.GetEnvironmentVariable("GOALGPT_TEST_POSTGRES") ?? throw new InvalidOperationException("run through bench/run.sh");
 var redisCs = Environment.GetEnvironmentVariable("GOALGPT_TEST_REDIS")!;
+if (args.Contains("--accuracy"))
+{
+    return await AccuracyRun.RunAsync(server, redisCs, new AccuracyRun.Options(
+        int.Parse(Arg("--matches", "2000"), CultureInfo.InvariantCulture),
+        TimeSpan.FromMinutes(double.Parse(Arg("--minutes", "10"), CultureInfo.InvariantCulture)),
+        TimeSpan.FromSeconds(double.Parse(Arg("--warmup-seconds", "60"), CultureInfo.InvariantCulture)),
+        TimeSpan.FromSeconds(double.Parse(Arg("--sample-seconds", "5"), CultureInfo.InvariantCulture)),
+        Arg("--out", "bench/results"),
+        "bench/run.sh " + string.Join(' ', args)));
+}
+
 if (args.Contains("--ingest"))
 {
     var ingest = await IngestRun.RunAsync(server, redisCs, int.Parse(Arg("--matches", "2000"), CultureInfo.InvariantCulture),
