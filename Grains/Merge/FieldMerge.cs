@@ -337,6 +337,7 @@ public static partial class FieldMerge
             return new(field, FieldOutcome.Rejected, RejectReasons.KickoffOverwriteBlocked);
         }
 
+        if (stored is not null) events.Add(new KickoffChanged(field, stored.Value, value));
         var set = new Provenanced<long>(value, u.Source, u.ObservedAtMs);
         switch (kickoff)
         {
