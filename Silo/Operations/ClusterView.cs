@@ -27,11 +27,16 @@ internal static class ClusterView
                 {
                     silo = h.Key.Endpoint.ToString(),
                     status = h.Value.ToString(),
-                    matches = own.Where(s => s.GrainType == MatchGrainType).Sum(s => s.ActivationCount),
+                    matches = own.Where(s => IsMatchGrain(s.GrainType)).Sum(s => s.ActivationCount),
                     activations = own.Sum(s => s.ActivationCount),
+                    byType = own.GroupBy(s => s.GrainType, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount), StringComparer.Ordinal),
                 };
             })
             .ToList();
         return Results.Json(new { silos });
     }
+
+    // Orleans names the type with its assembly ("Namespace.MatchGrain,Assembly").
+    private static bool IsMatchGrain(string grainType) =>
+        grainType == MatchGrainType || grainType.StartsWith(MatchGrainType + ",", StringComparison.Ordinal);
 }
