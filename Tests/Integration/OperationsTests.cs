@@ -188,6 +188,15 @@ public sealed class OperationsTests : IAsyncLifetime
 
         var (back, backBody) = await silo.WaitForAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(60));
         Assert.True(back == HttpStatusCode.OK, backBody);
+
+        // Secrets never in the logs or the metrics (Npgsql's pool name is its connection string, without the password).
+        var secrets = new[] { new Npgsql.NpgsqlConnectionStringBuilder(_db.ConnectionString).Password!, ConfigurationOptions.Parse(TestEnvironment.Redis).Password!, "s3cret-for-tests" };
+        Assert.All(secrets, secret => Assert.False(string.IsNullOrEmpty(secret)));
+        foreach (var secret in secrets)
+        {
+            Assert.DoesNotContain(secret, silo.Output);
+            Assert.DoesNotContain(secret, metrics);
+        }
     }
 
     private static readonly string[] Jobs = ["match_sync", "detail_live", "data_update", "minute_clock", "watchdog"];

@@ -258,9 +258,25 @@ public sealed class OpsConfigTests
         {
             "goalgpt_live_matches_null_minute", "goalgpt_writebehind_lag_milliseconds_bucket", "goalgpt_lock_acquire_duration_milliseconds_bucket",
             "goalgpt_kickoff_overwrite_blocked_total", "goalgpt_provider_calls_total", "goalgpt_mqtt_connected", "goalgpt_job_last_success_seconds", "up{",
+            "goalgpt_kickoff_changes_total", "goalgpt_ready", "goalgpt_writebehind_flush_failures_total", "goalgpt_grainstate_write_failures_total",
+            "goalgpt_writebehind_backlog",
+            // runtime and dependency meters
+            "dotnet_thread_pool_queue_length", "dotnet_gc_collections_total", "dotnet_gc_pause_time_seconds_total",
+            "db_client_operation_duration_seconds_bucket", "db_client_connection_count", "http_client_request_duration_seconds_bucket",
         })
         {
             Assert.Contains(series, dashboard);
         }
+    }
+
+    [Fact]
+    public void No_Grafana_query_joins_label_less_sums_with_or()
+    {
+        // `sum(a) or sum(b)`: both results have no labels, so `or` keeps only the first and the panel draws one series.
+        using var dashboard = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "ops", "grafana", "dashboards", "goalgpt.json")));
+        var exprs = dashboard.RootElement.GetProperty("panels").EnumerateArray()
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray()).Select(t => t.GetProperty("expr").GetString()!).ToList();
+        Assert.NotEmpty(exprs);
+        Assert.DoesNotContain(exprs, e => Regex.IsMatch(e, @"\)\s+or\s+(sum|max|min|avg|count)\s*\("));
     }
 }
