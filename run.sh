@@ -2,6 +2,9 @@
 # Runs the service: starts PostgreSQL, Redis and mosquitto on 127.0.0.1 (installing what is missing),
 # applies the migrations, starts the feed simulator unless Provider__BaseUrl points at a real provider,
 # then runs the silo in the foreground (Ctrl+C or SIGTERM stops it gracefully, and the simulator with it).
+# Local mode: the silo listens on 127.0.0.1 only (its default when Urls / ASPNETCORE_URLS are unset) and
+# its Orleans Dashboard opens without credentials to loopback clients (Dashboard__AllowAnonymousOnLoopback).
+# Nothing secret is printed: the database password stays in .local/secrets.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
@@ -38,11 +41,13 @@ if [ -z "${Provider__BaseUrl:-}" ]; then
 fi
 : "${Mqtt__Host:?set Mqtt__Host, the MQTT broker of the provider, or Mqtt__Enabled=false}"
 
-echo "[run] silo: http://127.0.0.1:8080/health/ready  metrics: http://127.0.0.1:8080/metrics  dashboard: http://127.0.0.1:8080/dashboard"
-# shellcheck disable=SC1091
-. .local/secrets
-echo "[run] the silo logs 'ts_matches: N live matches' every 15 s; to look yourself:"
-echo "      PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p ${GOALGPT_PG_PORT:-55432} -U goalgpt goalgpt -c 'SELECT external_id, status_id, minute_text, home_score, away_score FROM ts_matches WHERE status_id IN (2,3,4,5,7)'"
+# Local mode of the dashboard (the silo refuses to serve it without credentials otherwise).
+export Dashboard__AllowAnonymousOnLoopback="${Dashboard__AllowAnonymousOnLoopback:-true}"
+silo_url="${Urls:-http://127.0.0.1:8080}"
+silo_url="${silo_url%%;*}"
+echo "[run] silo: $silo_url/health/ready  metrics: $silo_url/metrics  dashboard: $silo_url/dashboard  matches per silo: $silo_url/ops/activations"
+echo "[run] the silo logs 'ts_matches: N live matches' every 15 s; to look yourself (the password is read from .local/secrets, not shown):"
+echo "      (. .local/secrets && PGPASSWORD=\"\$PG_PASSWORD\" psql -h 127.0.0.1 -p ${GOALGPT_PG_PORT:-55432} -U goalgpt goalgpt -c 'SELECT external_id, status_id, minute_text, home_score, away_score FROM ts_matches WHERE status_id IN (2,3,4,5,7)')"
 # The silo runs in the background of this script so that INT and TERM reach it (and the simulator)
 # however this script is stopped; the script ends with the silo's exit code.
 (cd "$silo_dir" && exec dotnet Orleans.GoalGpt.Silo.dll "$@") &

@@ -260,6 +260,10 @@ public sealed partial class MatchGrain(
                     metrics.KickoffOverwritesBlocked.Add(1, new KeyValuePair<string, object?>("field", k.Field));
                     LogKickoffBlocked(Id, k.Field, k.Stored, k.Attempted, source);
                     break;
+                case KickoffChanged k:
+                    metrics.KickoffChanges.Add(1, new KeyValuePair<string, object?>("field", k.Field));
+                    LogKickoffChanged(Id, k.Field, k.From, k.To, source);
+                    break;
                 case UnconfirmedRegression r:
                     metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "unconfirmed"));
                     LogRegression(Id, r.From, r.To, source, "unconfirmed; re-poll requested");
@@ -321,4 +325,7 @@ public sealed partial class MatchGrain(
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Match {MatchId}: minute_corrected in status {Phase}: {From} -> {To} (counted from {Basis}; on {Trigger})")]
     private partial void LogMinuteCorrected(string matchId, int phase, int from, int to, MinuteBasis basis, string trigger);
+
+    [LoggerMessage(EventId = 3031, Level = LogLevel.Warning, Message = "Match {MatchId}: kick-off {Field} changed {From} -> {To} by {Source}")]
+    private partial void LogKickoffChanged(string matchId, string field, long from, long to, string source);
 }

@@ -2,15 +2,29 @@ using Npgsql;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.GoalGpt.Silo;
 using Orleans.Dashboard;
+using Orleans.GoalGpt.Operations;
 using Orleans.GoalGpt.Silo.Operations;
 using StackExchange.Redis;
 
 var builder = WebApplication.CreateBuilder(args);
+const string LocalUrls = "http://127.0.0.1:8080";
+
+// The container healthcheck (the runtime image has no wget/curl): asks this host's /health/ready.
+if (args is ["healthcheck", ..])
+{
+    return await HostUrls.ProbeAsync(builder.Configuration, LocalUrls, "/health/ready");
+}
+
+HostUrls.DefaultTo(builder, LocalUrls);
 
 ConnectionSettings settings;
+ShutdownSettings shutdown;
+DashboardAccessOptions dashboard;
 try
 {
     settings = ConnectionSettings.From(builder.Configuration);
+    shutdown = ShutdownSettings.From(builder.Configuration);
+    dashboard = DashboardAccessOptions.From(builder.Configuration);
 }
 catch (Microsoft.Extensions.Options.OptionsValidationException ex)
 {
@@ -50,20 +64,23 @@ builder.UseOrleans(silo =>
         o.ClusterId = builder.Configuration["Orleans:ClusterId"] ?? "goalgpt";
         o.ServiceId = builder.Configuration["Orleans:ServiceId"] ?? "goalgpt";
     });
-    // In containers: advertise the container's name, listen on every address.
+    // Several hosts (VMs, containers): advertise the address the other silos and clients reach this
+    // one at, listen on every address (or only on the advertised one). One host: loopback only.
     if (builder.Configuration["Orleans:AdvertisedHost"] is { Length: > 0 } host)
     {
-        silo.ConfigureEndpoints(host, siloPort, gatewayPort, listenOnAnyHostAddress: true);
+        silo.ConfigureEndpoints(host, siloPort, gatewayPort,
+            listenOnAnyHostAddress: builder.Configuration.GetValue("Orleans:ListenOnAnyAddress", true));
     }
     else
     {
         silo.ConfigureEndpoints(System.Net.IPAddress.Loopback, siloPort, gatewayPort, listenOnAnyHostAddress: false);
     }
     silo.AddGoalGpt(builder.Configuration);
-    silo.AddDashboard();
+    if (dashboard.Enabled) silo.AddDashboard();
 });
 
-builder.AddGoalGptOperations();
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdown.Timeout);
+builder.AddGoalGptOperations(dashboard);
 
 var app = builder.Build();
 app.MapGoalGptOperations();

@@ -1,3 +1,4 @@
+using Orleans.GoalGpt.Operations;
 using Orleans.GoalGpt.Simulator.Feed;
 using Orleans.GoalGpt.Simulator.Model;
 
@@ -6,14 +7,28 @@ namespace Orleans.GoalGpt.Simulator;
 /// <summary>Builds the simulator: from its own Program, or inside a test with a fake clock.</summary>
 public static class SimulatorHost
 {
+    /// <summary>Where the simulator listens when nothing says otherwise: loopback.</summary>
+    public const string LocalUrls = "http://127.0.0.1:8090";
+
+    /// <summary>
+    /// The configuration of the simulator process: ASPNETCORE_-prefixed variables (what an image
+    /// sets), then its own file (not appsettings.json, which would collide with the silo's where
+    /// both are referenced), then the environment and the command line, which win.
+    /// </summary>
+    public static IConfigurationBuilder AddProcessConfiguration(IConfigurationBuilder configuration, string[] args) =>
+        configuration.AddEnvironmentVariables("ASPNETCORE_")
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "simulator.json"), optional: true)
+            .AddEnvironmentVariables()
+            .AddCommandLine(args);
+
     public static WebApplication Build(string[] args, TimeProvider? time = null, Action<IConfigurationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
         if (configure is null)
         {
-            // Its own file (not appsettings.json, which would collide with the silo's where both are referenced); env vars still win.
             builder.Configuration.Sources.Clear();
-            builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "simulator.json"), optional: true).AddEnvironmentVariables().AddCommandLine(args);
+            AddProcessConfiguration(builder.Configuration, args);
+            HostUrls.DefaultTo(builder, LocalUrls);
         }
         else
         {

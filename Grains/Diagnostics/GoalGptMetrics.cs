@@ -7,6 +7,16 @@ public sealed class GoalGptMetrics
 {
     public const string MeterName = "Orleans.GoalGpt";
 
+    /// <summary>
+    /// Bucket bounds (ms) of every latency histogram: 0.05 ms (a grain apply) to 10 s (a provider
+    /// call with retries). The exporter's default (0, 5, 10, 25, … ms) would report the apply and
+    /// lock p99 as a bucket edge.
+    /// </summary>
+    public static readonly IReadOnlyList<double> LatencyBucketsMs =
+        [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 750, 1000, 2500, 5000, 10000];
+
+    private static readonly InstrumentAdvice<double> LatencyAdvice = new() { HistogramBucketBoundaries = LatencyBucketsMs };
+
     public GoalGptMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
@@ -19,13 +29,14 @@ public sealed class GoalGptMetrics
         StatusRegressions = meter.CreateCounter<long>("goalgpt.status_regressions", description: "Backward status moves, by outcome (unconfirmed/confirmed).");
         UnconfirmedScoreDrops = meter.CreateCounter<long>("goalgpt.unconfirmed_score_drop", description: "Lower scores polled soon after a push, held as lagging snapshots, by field.");
         ConfirmedScoreDrops = meter.CreateCounter<long>("goalgpt.score_drop_confirmed", description: "Held lower scores confirmed by two polls 10 s apart and written, by field.");
-        ApplyLatency = meter.CreateHistogram<double>("goalgpt.apply.duration", unit: "ms", description: "Time to decide one update in the grain.");
+        ApplyLatency = meter.CreateHistogram<double>("goalgpt.apply.duration", unit: "ms", description: "Time to decide one update in the grain.", tags: null, advice: LatencyAdvice);
+        KickoffChanges = meter.CreateCounter<long>("goalgpt.kickoff_changes", description: "Set kick-off times replaced (by an admin), by field.");
         FlushBatchSize = meter.CreateHistogram<long>("goalgpt.writebehind.batch_size", description: "Rows per ts_matches upsert.");
-        FlushDuration = meter.CreateHistogram<double>("goalgpt.writebehind.flush.duration", unit: "ms", description: "Duration of one ts_matches upsert.");
-        WriteLag = meter.CreateHistogram<double>("goalgpt.writebehind.lag", unit: "ms", description: "From an accepted update to its row written.");
+        FlushDuration = meter.CreateHistogram<double>("goalgpt.writebehind.flush.duration", unit: "ms", description: "Duration of one ts_matches upsert.", tags: null, advice: LatencyAdvice);
+        WriteLag = meter.CreateHistogram<double>("goalgpt.writebehind.lag", unit: "ms", description: "From an accepted update to its row written.", tags: null, advice: LatencyAdvice);
         FlushFailures = meter.CreateCounter<long>("goalgpt.writebehind.flush.failures", description: "Failed ts_matches upserts (retried).");
         StateWriteFailures = meter.CreateCounter<long>("goalgpt.grainstate.write.failures", description: "Failed grain state writes (retried).");
-        LockAcquireLatency = meter.CreateHistogram<double>("goalgpt.lock.acquire.duration", unit: "ms", description: "Time to take a match lock.");
+        LockAcquireLatency = meter.CreateHistogram<double>("goalgpt.lock.acquire.duration", unit: "ms", description: "Time to take a match lock.", tags: null, advice: LatencyAdvice);
         LockBusy = meter.CreateCounter<long>("goalgpt.lock.busy", description: "Lock acquisitions given up: busy past the bound.");
         LockFailed = meter.CreateCounter<long>("goalgpt.lock.failed", description: "Lock acquisitions failed: dependency unreachable.");
         LeaseRenewalsLost = meter.CreateCounter<long>("goalgpt.lock.renewals_lost", description: "Leases lost: renewal refused or impossible.");
@@ -36,11 +47,11 @@ public sealed class GoalGptMetrics
             description: "Live matches in ts_matches with a NULL minute or minute_source (must be 0).");
         meter.CreateObservableGauge("goalgpt.writebehind.backlog", () => Backlog?.Invoke() ?? 0, description: "Matches waiting to be written.");
         ProviderCalls = meter.CreateCounter<long>("goalgpt.provider.calls", description: "Provider HTTP attempts, by endpoint and outcome (ok or the failure).");
-        ProviderCallDuration = meter.CreateHistogram<double>("goalgpt.provider.call.duration", unit: "ms", description: "Duration of one provider attempt, by endpoint and outcome.");
+        ProviderCallDuration = meter.CreateHistogram<double>("goalgpt.provider.call.duration", unit: "ms", description: "Duration of one provider attempt, by endpoint and outcome.", tags: null, advice: LatencyAdvice);
         ProviderRateLimitWaits = meter.CreateCounter<long>("goalgpt.provider.rate_limit_waits", description: "Provider calls that waited for the cluster-wide rate limit, by endpoint.");
         MqttMessages = meter.CreateCounter<long>("goalgpt.mqtt.messages", description: "MQTT messages, by outcome (applied, duplicate, partial, malformed, ignored).");
         meter.CreateObservableGauge("goalgpt.mqtt.connected", () => MqttConnected ? 1 : 0, description: "1 while this silo's MQTT subscriber is connected.");
-        JobDuration = meter.CreateHistogram<double>("goalgpt.job.duration", unit: "ms", description: "Duration of one feed job run, by job_name and outcome.");
+        JobDuration = meter.CreateHistogram<double>("goalgpt.job.duration", unit: "ms", description: "Duration of one feed job run, by job_name and outcome.", tags: null, advice: LatencyAdvice);
         meter.CreateObservableGauge("goalgpt.job.last_success", () => _jobLastSuccess.Select(j =>
             new Measurement<double>(j.Value, new KeyValuePair<string, object?>("job_name", j.Key))), unit: "s",
             description: "Unix time of the last successful run of each feed job run on this silo.");
@@ -49,6 +60,9 @@ public sealed class GoalGptMetrics
         HandedOver = meter.CreateCounter<long>("goalgpt.match.handed_over", description: "Unwritten updates handed by a deactivating or fenced-out activation to the match's next activation, by outcome.");
         DeliveryFailures = meter.CreateCounter<long>("goalgpt.feed.delivery_failures", description: "Matches whose grain call failed in a feed delivery (the others delivered; the run retried), by origin.");
         LegacyRowsRepaired = meter.CreateCounter<long>("goalgpt.rows.unusable_arrays", description: "Stored raw score arrays left out at a reload (legacy nulls or wrong length).");
+        meter.CreateObservableGauge("goalgpt.ready", () => Readiness.Select(r =>
+            new Measurement<int>(r.Value ? 1 : 0, new KeyValuePair<string, object?>("check", r.Key))),
+            description: "1 while a readiness check (as /health/ready) passes on this silo, 0 while it fails, by check.");
     }
 
     public Counter<long> RowsQuarantined { get; }
@@ -64,6 +78,7 @@ public sealed class GoalGptMetrics
     public Counter<long> FieldsRejected { get; }
     public Counter<long> VarCorrections { get; }
     public Counter<long> KickoffOverwritesBlocked { get; }
+    public Counter<long> KickoffChanges { get; }
     public Counter<long> StatusRegressions { get; }
     public Counter<long> UnconfirmedScoreDrops { get; }
     public Counter<long> ConfirmedScoreDrops { get; }
@@ -95,6 +110,9 @@ public sealed class GoalGptMetrics
 
     /// <summary>The live set as last read from ts_matches: status → (matches, with NULL minute).</summary>
     public IReadOnlyDictionary<int, (long Live, long NullMinute)> LiveMatches { get; set; } = new Dictionary<int, (long, long)>();
+
+    /// <summary>The readiness checks as last run: check name → passing (set by the silo's health publisher).</summary>
+    public IReadOnlyDictionary<string, bool> Readiness { get; set; } = new Dictionary<string, bool>();
 
     /// <summary>Reports the write-behind backlog (set by the writer).</summary>
     public Func<long>? Backlog { get; set; }

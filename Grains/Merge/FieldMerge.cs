@@ -455,6 +455,7 @@ public static partial class FieldMerge
         // An older admin correction (delivered late, or replayed at a take-over) never replaces a newer one.
         if (stored is not null && !KickoffRegister.IsNewerAdmin(set, stored)) return new(field, FieldOutcome.Rejected, RejectReasons.Stale);
 
+        if (stored is not null) events.Add(new KickoffChanged(field, stored.Value, value));
         switch (kickoff)
         {
             case Kickoff.FirstHalf: state.FirstHalfKickoff = set; break;

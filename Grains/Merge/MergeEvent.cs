@@ -9,6 +9,9 @@ public sealed record VarCorrection(string Field, int From, int To) : MergeEvent;
 /// <summary>A set kick-off time that a non-admin source tried to change.</summary>
 public sealed record KickoffOverwriteBlocked(string Field, long Stored, long Attempted) : MergeEvent;
 
+/// <summary>A set kick-off time replaced by an admin: a real overwrite (counted and alerted on).</summary>
+public sealed record KickoffChanged(string Field, long From, long To) : MergeEvent;
+
 /// <summary>A lower status not (yet) confirmed; the watchdog is asked for a re-poll.</summary>
 public sealed record UnconfirmedRegression(int From, int To) : MergeEvent;
 

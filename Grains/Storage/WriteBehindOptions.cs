@@ -26,7 +26,10 @@ public sealed class WriteBehindOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:05:00")]
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long shutdown waits for the last flush.</summary>
+    /// <summary>
+    /// How long shutdown waits for the last flush (e.g. for PostgreSQL to come back). Within the
+    /// silo's own stop budget (<c>Shutdown__Timeout</c>, 90 s), after the grains' deactivation.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
-    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(80);
 }

@@ -9,16 +9,25 @@ namespace Orleans.GoalGpt.Silo.Operations;
 
 /// <summary>
 /// The one place that wires what operators see: Prometheus metrics (OpenTelemetry: the service's
-/// meter and Orleans'), health endpoints, the Orleans Dashboard.
+/// meter, Orleans', the runtime's and the dependencies'), health endpoints, the cluster view, the
+/// Orleans Dashboard.
 /// </summary>
-public static class ServiceDefaults
+public static partial class ServiceDefaults
 {
-    public static WebApplicationBuilder AddGoalGptOperations(this WebApplicationBuilder builder)
+    /// <summary>
+    /// Meters exported besides the service's own: Orleans; the .NET runtime (thread pool queue
+    /// length, GC, allocations: thread-pool starvation is this service's known overload mode);
+    /// HttpClient (provider calls); Npgsql (connection pool and command durations).
+    /// </summary>
+    public static readonly IReadOnlyList<string> Meters =
+        [GoalGptMetrics.MeterName, "Microsoft.Orleans", "System.Runtime", "System.Net.Http", "Npgsql"];
+
+    public static WebApplicationBuilder AddGoalGptOperations(this WebApplicationBuilder builder, DashboardAccessOptions dashboard)
     {
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("goalgpt-silo"))
             .WithMetrics(m => m
-                .AddMeter(GoalGptMetrics.MeterName, "Microsoft.Orleans")
+                .AddMeter([.. Meters])
                 .AddPrometheusExporter());
 
         builder.Services.AddHealthChecks()
@@ -26,9 +35,15 @@ public static class ServiceDefaults
             .AddCheck<PostgresReady>("postgresql", tags: ["ready"])
             .AddCheck<SiloJoined>("silo", tags: ["ready"])
             .AddCheck<MigrationsApplied>("migrations", tags: ["ready"]);
+        builder.Services.AddSingleton<IHealthCheckPublisher, ReadinessGauge>();
+        builder.Services.Configure<HealthCheckPublisherOptions>(o =>
+        {
+            o.Delay = TimeSpan.FromSeconds(2);
+            o.Period = TimeSpan.FromSeconds(10);
+            o.Predicate = c => c.Tags.Contains("ready");
+        });
 
         builder.Services.AddHostedService<LiveMatchesMonitor>();
-        var dashboard = builder.Configuration.GetSection(DashboardAccessOptions.Section).Get<DashboardAccessOptions>() ?? new DashboardAccessOptions();
         builder.Services.AddSingleton(dashboard);
         return builder;
     }
@@ -43,7 +58,26 @@ public static class ServiceDefaults
             ResultStatusCodes = { [HealthStatus.Healthy] = 200, [HealthStatus.Degraded] = 200, [HealthStatus.Unhealthy] = 503 },
         });
         app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapOrleansDashboard("/dashboard").AddEndpointFilter(new DashboardAuthFilter(app.Services.GetRequiredService<DashboardAccessOptions>()));
+        app.MapGet("/ops/activations", (IGrainFactory grains) => ClusterView.ActivationsAsync(grains));
+
+        var dashboard = app.Services.GetRequiredService<DashboardAccessOptions>();
+        if (dashboard.Enabled)
+        {
+            app.MapOrleansDashboard("/dashboard").AddEndpointFilter(new DashboardAuthFilter(dashboard));
+            if (!dashboard.Protected)
+            {
+                var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Orleans.GoalGpt.Silo.Dashboard");
+                if (dashboard.AllowAnonymousOnLoopback) LogDashboardLocal(logger);
+                else LogDashboardClosed(logger);
+            }
+        }
+
         return app;
     }
+
+    [LoggerMessage(EventId = 5101, Level = LogLevel.Warning, Message = "Orleans Dashboard refuses every request: Dashboard__Username and Dashboard__Password are not set (or set Dashboard__Enabled=false)")]
+    private static partial void LogDashboardClosed(ILogger logger);
+
+    [LoggerMessage(EventId = 5102, Level = LogLevel.Information, Message = "Orleans Dashboard open without credentials to loopback clients only (local mode: Dashboard__AllowAnonymousOnLoopback=true)")]
+    private static partial void LogDashboardLocal(ILogger logger);
 }

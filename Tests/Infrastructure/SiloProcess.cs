@@ -10,12 +10,14 @@ public sealed class SiloProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private bool _disposed;
 
-    private SiloProcess(Process process, int httpPort)
+    private SiloProcess(Process process, string host, int httpPort, IReadOnlyDictionary<string, string?> environment)
     {
         _process = process;
         HttpPort = httpPort;
-        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(10) };
+        Environment = environment;
+        Http = new HttpClient { BaseAddress = new Uri($"http://{host}:{httpPort}"), Timeout = TimeSpan.FromSeconds(10) };
         process.OutputDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
         process.BeginOutputReadLine();
@@ -24,6 +26,11 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public int HttpPort { get; }
     public HttpClient Http { get; }
+
+    /// <summary>The settings the process was started with (what a healthcheck in its container would see).</summary>
+    public IReadOnlyDictionary<string, string?> Environment { get; }
+
+    public bool HasExited => _process.HasExited;
 
     public string Output
     {
@@ -38,9 +45,41 @@ public sealed class SiloProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the silo with <paramref name="settings"/> as its environment (nothing inherited but PATH/HOME).</summary>
-    public static SiloProcess Start(IDictionary<string, string?> settings, params string[] args)
+    public static SiloProcess Start(IDictionary<string, string?> settings, params string[] args) => StartOn("127.0.0.1", null, settings, args);
+
+    /// <summary>
+    /// Starts the silo listening for HTTP on <paramref name="host"/> (<c>Urls</c>; a setting with a
+    /// null value removes the variable, e.g. to listen through <c>ASPNETCORE_URLS</c> on <paramref name="httpPort"/> instead).
+    /// </summary>
+    public static SiloProcess StartOn(string host, int? httpPort, IDictionary<string, string?> settings, params string[] args)
     {
-        var httpPort = FreePort();
+        var port = httpPort ?? FreePort();
+        var environment = new Dictionary<string, string?>(StringComparer.Ordinal)
+        {
+            ["Jobs__Enabled"] = "false", // ingest only where a test gives it a provider
+            ["Mqtt__Enabled"] = "false",
+            ["Urls"] = $"http://{host}:{port}",
+            ["Orleans__SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans__GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        foreach (var (k, v) in settings) environment[k] = v;
+        var process = Process.Start(StartInfo(environment, args))!;
+        return new SiloProcess(process, host, port, environment);
+    }
+
+    /// <summary>Runs the silo executable as a command (e.g. <c>healthcheck</c>) with <paramref name="environment"/>; exit code and output.</summary>
+    public static async Task<(int Code, string Output)> RunCommandAsync(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    {
+        using var process = Process.Start(StartInfo(environment, args))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static ProcessStartInfo StartInfo(IReadOnlyDictionary<string, string?> environment, string[] args)
+    {
         var psi = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = AppContext.BaseDirectory,
@@ -49,14 +88,27 @@ public sealed class SiloProcess : IAsyncDisposable
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Orleans.GoalGpt.Silo.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("ConnectionStrings__", StringComparison.Ordinal) || k.StartsWith("Mqtt__", StringComparison.Ordinal)).ToList()) psi.Environment.Remove(key);
-        psi.Environment["Jobs__Enabled"] = "false"; // ingest only where a test gives it a provider
-        psi.Environment["Mqtt__Enabled"] = "false";
-        psi.Environment["Urls"] = $"http://127.0.0.1:{httpPort}";
-        psi.Environment["Orleans__SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        psi.Environment["Orleans__GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        foreach (var (k, v) in settings) psi.Environment[k] = v;
-        return new SiloProcess(Process.Start(psi)!, httpPort);
+        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("ConnectionStrings__", StringComparison.Ordinal) || k.StartsWith("Mqtt__", StringComparison.Ordinal)
+            || k.StartsWith("Dashboard__", StringComparison.Ordinal) || k.StartsWith("ASPNETCORE_", StringComparison.Ordinal)).ToList())
+        {
+            psi.Environment.Remove(key);
+        }
+
+        foreach (var (k, v) in environment)
+        {
+            if (v is null) psi.Environment.Remove(k);
+            else psi.Environment[k] = v;
+        }
+
+        return psi;
+    }
+
+    /// <summary>Sends SIGTERM, what systemd and Docker send to stop a silo.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) } })!;
+        kill.WaitForExit();
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed");
     }
 
     /// <summary>Waits for the process to end by itself; its exit code.</summary>
@@ -93,6 +145,8 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         Http.Dispose();
         if (!_process.HasExited)
         {

@@ -93,6 +93,7 @@ public sealed class OperationsTests : IAsyncLifetime
             await grain.Apply(Merge.Updates.Score(UpdateSource.Mqtt, now - 30_000, 2, 0, 0)); // VAR
             await grain.Apply(Merge.Updates.Score(UpdateSource.Mqtt, now - 20_000, 2, 0, 0, phaseKickoff: now / 1000 - 300)); // blocked
             await grain.Apply(Merge.Updates.Score(UpdateSource.Api, now - 10_000, 42, 0, 0)); // unknown status
+            await grain.Apply(Merge.Updates.Score(UpdateSource.Admin, now - 5_000, 2, 0, 0, phaseKickoff: now / 1000 - 660)); // a real kick-off change
         }
 
         // The live-set gauges are read from ts_matches every 15 s; MQTT deltas come as the simulated matches change.
@@ -118,6 +119,27 @@ public sealed class OperationsTests : IAsyncLifetime
         }
 
         Assert.Contains("goalgpt_writebehind_backlog", metrics);
+        Assert.True(HasPositive(metrics, "goalgpt_kickoff_changes_total{", "field=\"first_half_kickoff_ts\""), "no kick-off change counted");
+
+        // Latency histograms: explicit buckets from 0.05 ms to 10 s, not the exporter's 0, 5, 10, … ms.
+        foreach (var histogram in new[] { "goalgpt_apply_duration_milliseconds_bucket{", "goalgpt_writebehind_lag_milliseconds_bucket{", "goalgpt_lock_acquire_duration_milliseconds_bucket{" })
+        {
+            Assert.Contains(metrics.Split('\n'), l => l.StartsWith(histogram, StringComparison.Ordinal) && l.Contains("le=\"0.05\"", StringComparison.Ordinal));
+            Assert.Contains(metrics.Split('\n'), l => l.StartsWith(histogram, StringComparison.Ordinal) && l.Contains("le=\"10000\"", StringComparison.Ordinal));
+            Assert.DoesNotContain(metrics.Split('\n'), l => l.StartsWith(histogram, StringComparison.Ordinal) && l.Contains("le=\"7500\"", StringComparison.Ordinal));
+        }
+
+        // Runtime and dependency meters: thread pool queue, GC, Npgsql, HttpClient (the provider calls).
+        foreach (var series in new[]
+        {
+            "dotnet_thread_pool_queue_length", "dotnet_gc_collections_total", "dotnet_gc_pause_time_seconds_total",
+            "db_client_operation_duration_seconds_bucket", "db_client_connection_count", "http_client_request_duration_seconds_bucket",
+        })
+        {
+            Assert.True(metrics.Split('\n').Any(l => l.StartsWith(series, StringComparison.Ordinal)), $"{series} missing from /metrics");
+        }
+
+        Assert.True(Gauge(metrics, "goalgpt_ready{", "check=\"postgresql\"") == 1, "goalgpt_ready{check=postgresql} not 1");
         Assert.Contains("goalgpt_live_matches_null_minute", metrics);
         Assert.True(HasPositive(metrics, "goalgpt_fields_rejected_total{", "reason=\"unknown_status\""));
         Assert.True(HasPositive(metrics, "goalgpt_live_matches{", "status=\"2\""));
@@ -147,6 +169,17 @@ public sealed class OperationsTests : IAsyncLifetime
             var failing = System.Text.Json.JsonDocument.Parse(downBody).RootElement.GetProperty("failing").EnumerateArray().Select(e => e.GetString()).ToList();
             Assert.Contains("postgresql", failing);
             Assert.DoesNotContain("redis", failing);
+
+            // The readiness gauge follows (what the ReadinessFailing alert reads).
+            var gauge = "";
+            for (var i = 0; i < 120 && Gauge(gauge, "goalgpt_ready{", "check=\"postgresql\"") != 0; i++)
+            {
+                await Task.Delay(250);
+                gauge = await silo.Http.GetStringAsync("/metrics");
+            }
+
+            Assert.Equal(0, Gauge(gauge, "goalgpt_ready{", "check=\"postgresql\""));
+            Assert.Equal(1, Gauge(gauge, "goalgpt_ready{", "check=\"redis\""));
         }
         finally
         {
@@ -155,9 +188,23 @@ public sealed class OperationsTests : IAsyncLifetime
 
         var (back, backBody) = await silo.WaitForAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromSeconds(60));
         Assert.True(back == HttpStatusCode.OK, backBody);
+
+        // Secrets never in the logs or the metrics (Npgsql's pool name is its connection string, without the password).
+        var secrets = new[] { new Npgsql.NpgsqlConnectionStringBuilder(_db.ConnectionString).Password!, ConfigurationOptions.Parse(TestEnvironment.Redis).Password!, "s3cret-for-tests" };
+        Assert.All(secrets, secret => Assert.False(string.IsNullOrEmpty(secret)));
+        foreach (var secret in secrets)
+        {
+            Assert.DoesNotContain(secret, silo.Output);
+            Assert.DoesNotContain(secret, metrics);
+        }
     }
 
     private static readonly string[] Jobs = ["match_sync", "detail_live", "data_update", "minute_clock", "watchdog"];
+
+    private static double? Gauge(string metrics, string name, string label) =>
+        metrics.Split('\n').Where(line => line.StartsWith(name, StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
+            .Select(line => (double?)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture))
+            .FirstOrDefault();
 
     private static bool HasPositive(string metrics, string name, string? label = null) =>
         metrics.Split('\n').Any(line => line.StartsWith(name, StringComparison.Ordinal)
