@@ -16,6 +16,18 @@ results="$root/.local/test-results"
 rm -rf "$results"
 mkdir -p "$results"
 
+# Each run starts from what the tests need and nothing an earlier run (or ./run.sh) left: an earlier
+# run's Redis keys (membership of silos killed without leaving, leases, the rate limit's state; kept
+# across restarts by the append-only file) and the databases of a run that was stopped midway.
+# shellcheck disable=SC1091
+. .local/secrets
+REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$GOALGPT_REDIS_PORT" -n "$GOALGPT_TEST_REDIS_DB" flushdb >/dev/null
+export PGPASSWORD="$PG_PASSWORD"
+for db in $(psql -h 127.0.0.1 -p "$GOALGPT_PG_PORT" -U goalgpt -d goalgpt_test -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'goalgpt\_t\_%'"); do
+  psql -h 127.0.0.1 -p "$GOALGPT_PG_PORT" -U goalgpt -d goalgpt_test -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+done
+unset PGPASSWORD REDIS_PASSWORD PG_PASSWORD
+
 # The longest test (the end-to-end ingest run) takes about 1.5 minutes on two shared cores; the whole
 # suite about 6. A hung test thus ends the run within budget + a few minutes, well inside CI's limit.
 hang_budget="${GOALGPT_TEST_HANG_BUDGET:-5m}"

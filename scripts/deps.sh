@@ -177,15 +177,21 @@ if ! mqtt_up; then
   for _ in $(seq 1 50); do mqtt_up && break; sleep 0.1; done
 fi
 
+# The tests keep their Redis keys (membership, leases, rate limit) in a database of their own, apart
+# from the service's (./run.sh), and ./test.sh empties it before each run.
+TEST_REDIS_DB=1
 # Connection strings hold the passwords: owner only, like the secrets file.
 (umask 077; cat > "$state/env"; chmod 600 "$state/env") <<ENV
 export ConnectionStrings__Postgres='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt;Username=goalgpt;Password=$PG_PASSWORD;Maximum Pool Size=40'
 export ConnectionStrings__Redis='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
 export GOALGPT_TEST_POSTGRES='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt_test;Username=goalgpt;Password=$PG_PASSWORD;Maximum Pool Size=40'
-export GOALGPT_TEST_REDIS='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
+export GOALGPT_TEST_REDIS='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false,defaultDatabase=$TEST_REDIS_DB'
+export GOALGPT_TEST_REDIS_DB='$TEST_REDIS_DB'
 export GOALGPT_PGDATA='$pgdata'
 export GOALGPT_PGBIN='$PGBIN'
 export GOALGPT_REDIS_CONF='$redis_dir/redis.conf'
+export GOALGPT_PG_PORT='$PG_PORT'
+export GOALGPT_REDIS_PORT='$REDIS_PORT'
 export GOALGPT_MQTT_PORT='$MQTT_PORT'
 export GOALGPT_MQTT_CONF='$mqtt_dir/mosquitto.conf'
 ENV
