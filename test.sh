@@ -82,7 +82,6 @@ set -e
 
 # The trx holds the tests that ran; a test host stopped for a hang (or a crash) leaves the rest out.
 unescape() { sed -e 's/&quot;/"/g' -e "s/&apos;/'/g" -e 's/&lt;/</g' -e 's/&gt;/>/g' -e 's/&amp;/\&/g'; }
-passed=0; failed=0
 : > "$results/ran.txt"
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
@@ -104,16 +103,16 @@ not_run=$(wc -l < "$results/not-run.txt")
 for sequence in "$results"/*/Sequence_*.xml; do
   [ -f "$sequence" ] || continue
   grep -o 'DisplayName="[^"]*" [^>]*Completed="False"' "$sequence" | sed 's/^DisplayName="//; s/" .*//' | unescape |
-    while read -r hung; do echo "hung (stopped after $hang_budget): $hung"; done
+    while read -r unfinished; do echo "running when the test host was stopped: $unfinished"; done
 done
 for dump in "$results"/*/*.dmp; do
   [ -f "$dump" ] || continue
-  echo "dump of the stopped test host: $dump"
+  echo "a test ran longer than $hang_budget: the test host was stopped, its dump: $dump"
   stacks
 done
 
 if [ "$not_run" -gt 0 ]; then
-  echo "$not_run tests did not run (counted as failed): $(paste -sd ';' "$results/not-run.txt" | sed 's/;/; /g')"
+  echo "$not_run tests have no result (stopped unfinished or never started), counted as failed: $(paste -sd ';' "$results/not-run.txt" | sed 's/;/; /g')"
 fi
 failed=$((failed + not_run))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
