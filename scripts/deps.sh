@@ -38,6 +38,8 @@ if [ "${1:-}" = stop ]; then
   if [ -f "$state/secrets" ]; then
     # shellcheck disable=SC1091
     . "$state/secrets"
+    # The port it was started on, if .local/env tells.
+    REDIS_PORT="$(sed -n "s/^export GOALGPT_REDIS_PORT='\([0-9]*\)'$/\1/p" "$state/env" 2>/dev/null | grep . || echo "$REDIS_PORT")"
     REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "Redis stopped"
   fi
   pidfile="$state/mosquitto/mosquitto.pid"
