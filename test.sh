@@ -42,11 +42,18 @@ stacks() {
     echo "  (dotnet-dump could not be installed; read it with: dotnet-dump analyze '$dump' -c 'clrstack -all')"; return
   fi
   timeout 180 "$tool" analyze "$dump" -c "clrstack -all" -c exit > "$out" 2>&1 || true
-  echo "  all managed stacks: $out; the threads inside a test (innermost 40 frames):"
-  awk '/^OS Thread Id/ { if (keep) printf "%s", block; block = ""; keep = 0; lines = 0 }
+  local inside
+  inside=$(awk '/^OS Thread Id/ { if (keep) printf "%s", block; block = ""; keep = 0; lines = 0 }
        lines++ < 40 { block = block "    " $0 "\n" }
        /Orleans\.GoalGpt|Xunit\.Sdk\.TestInvoker/ { keep = 1 }
-       END { if (keep) printf "%s", block }' "$out" | sed -E 's/^( *)[0-9A-Fa-f]{16} [0-9A-Fa-f]{16} /\1/' | cut -c1-220
+       END { if (keep) printf "%s", block }' "$out" | sed -E 's/^( *)[0-9A-Fa-f]{16} [0-9A-Fa-f]{16} /\1/' | cut -c1-220)
+  if [ -n "$inside" ]; then
+    echo "  the threads inside a test (innermost 40 frames; all threads: $out):"
+    printf '%s\n' "$inside"
+  else
+    # A thread busy in JIT-compiled code when the dump was taken cannot always be unwound from a mini dump.
+    echo "  no thread with a test frame could be unwound; all threads: $out"
+  fi
 }
 
 set +e
