@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the solution against real PostgreSQL, Redis and mosquitto (started by scripts/deps.sh),
 # then prints "N passed, N failed" from the test results. Exit code: 0 only when nothing failed.
+# A test still running after the hang budget (GOALGPT_TEST_HANG_BUDGET, default 5m) is stopped with a dump
+# of the test host under .local/test-results; every test that did not run counts as failed and is named.
+# Arguments go to `dotnet test` (e.g. --filter "FullyQualifiedName~IngestTests").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
@@ -13,26 +16,115 @@ results="$root/.local/test-results"
 rm -rf "$results"
 mkdir -p "$results"
 
+# Each run starts from what the tests need and nothing an earlier run (or ./run.sh) left: an earlier
+# run's Redis keys (membership of silos killed without leaving, leases, the rate limit's state; kept
+# across restarts by the append-only file) and the databases of a run that was stopped midway.
+# shellcheck disable=SC1091
+. .local/secrets
+REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$GOALGPT_REDIS_PORT" -n "$GOALGPT_TEST_REDIS_DB" flushdb >/dev/null
+export PGPASSWORD="$PG_PASSWORD"
+for db in $(psql -h 127.0.0.1 -p "$GOALGPT_PG_PORT" -U goalgpt -d goalgpt_test -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'goalgpt\_t\_%'"); do
+  psql -h 127.0.0.1 -p "$GOALGPT_PG_PORT" -U goalgpt -d goalgpt_test -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+done
+unset PGPASSWORD REDIS_PASSWORD PG_PASSWORD
+
+# The longest test (the end-to-end ingest run) takes about 1.5 minutes on two shared cores; the whole
+# suite about 6. A hung test thus ends the run within budget + a few minutes, well inside CI's limit.
+hang_budget="${GOALGPT_TEST_HANG_BUDGET:-5m}"
+
+closing() { if [ "${3:-0}" -gt 0 ]; then echo "$1 passed, $2 failed, $3 skipped"; else echo "$1 passed, $2 failed"; fi; }
+
+# The managed stacks in a hang dump: every thread to a file beside it, the test threads printed here.
+# dotnet-dump comes from NuGet into .local/tools the first time a dump needs reading.
+stacks() {
+  local tool="$root/.local/tools/dotnet-dump" out="${dump%.dmp}.stacks.txt"
+  if [ ! -x "$tool" ] && ! timeout 180 dotnet tool install --tool-path "$root/.local/tools" dotnet-dump >/dev/null 2>&1; then
+    echo "  (dotnet-dump could not be installed; read it with: dotnet-dump analyze '$dump' -c 'clrstack -all')"; return
+  fi
+  timeout 180 "$tool" analyze "$dump" -c "clrstack -all" -c exit > "$out" 2>&1 || true
+  local inside
+  inside=$(awk '/^OS Thread Id/ { if (keep) printf "%s", block; block = ""; keep = 0; lines = 0 }
+       lines++ < 40 { block = block "    " $0 "\n" }
+       /Orleans\.GoalGpt|Xunit\.Sdk\.TestInvoker/ { keep = 1 }
+       END { if (keep) printf "%s", block }' "$out" | sed -E 's/^( *)[0-9A-Fa-f]{16} [0-9A-Fa-f]{16} /\1/' | cut -c1-220)
+  if [ -n "$inside" ]; then
+    echo "  the threads inside a test (innermost 40 frames; all threads: $out):"
+    printf '%s\n' "$inside"
+  else
+    # A thread busy in JIT-compiled code when the dump was taken cannot always be unwound from a mini dump.
+    echo "  no thread with a test frame could be unwound; all threads: $out"
+  fi
+}
+
 set +e
-dotnet test Orleans.GoalGpt.sln --nologo -v q \
+dotnet build Orleans.GoalGpt.sln --nologo -v q
+build=$?
+set -e
+if [ "$build" -ne 0 ]; then
+  echo "build failed: no test ran"
+  closing 0 1
+  exit 1
+fi
+
+# What should run: every test the runner discovers (with the caller's filter, if any).
+set +e
+dotnet test Orleans.GoalGpt.sln --no-build --nologo -v q --list-tests "$@" > "$results/discovered.log" 2>&1
+listed=$?
+set -e
+sed -n 's/^    //p' "$results/discovered.log" | LC_ALL=C sort > "$results/discovered.txt"
+if [ "$listed" -ne 0 ] || [ ! -s "$results/discovered.txt" ]; then
+  tail -20 "$results/discovered.log"
+  echo "no test discovered"
+  closing 0 1
+  exit 1
+fi
+
+set +e
+dotnet test Orleans.GoalGpt.sln --no-build --nologo -v q \
+  --blame-hang-timeout "$hang_budget" --blame-hang-dump-type mini \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
   --results-directory "$results" "$@"
 status=$?
 set -e
 
-passed=0; failed=0; total=0
+# The trx holds the tests that ran; a test host stopped for a hang (or a crash) leaves the rest out.
+unescape() { sed -e 's/&quot;/"/g' -e "s/&apos;/'/g" -e 's/&lt;/</g' -e 's/&gt;/>/g' -e 's/&amp;/\&/g'; }
+: > "$results/ran.txt"
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
-  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
-  get() { printf '%s' "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
-  passed=$((passed + $(get passed)))
-  failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
-  total=$((total + $(get total)))
+  grep -o '<UnitTestResult [^>]*>' "$trx" | while read -r line; do
+    name=$(printf '%s' "$line" | grep -o ' testName="[^"]*"' | sed 's/^ testName="//; s/"$//' | unescape)
+    outcome=$(printf '%s' "$line" | grep -o ' outcome="[^"]*"' | sed 's/^ outcome="//; s/"$//')
+    printf '%s\t%s\n' "$outcome" "$name"
+  done >> "$results/ran.txt"
+done
+passed=$(grep -c '^Passed	' "$results/ran.txt" || true)
+skipped=$(grep -c '^NotExecuted	' "$results/ran.txt" || true)
+failed=$(grep -vc '^\(Passed\|NotExecuted\)	' "$results/ran.txt" || true)
+
+# Not run: discovered, without a result (compared as lists, so that theory rows count one by one).
+cut -f2 "$results/ran.txt" | LC_ALL=C sort > "$results/ran-names.txt"
+LC_ALL=C comm -23 "$results/discovered.txt" "$results/ran-names.txt" > "$results/not-run.txt"
+not_run=$(wc -l < "$results/not-run.txt")
+
+for sequence in "$results"/*/Sequence_*.xml; do
+  [ -f "$sequence" ] || continue
+  grep -o 'DisplayName="[^"]*" [^>]*Completed="False"' "$sequence" | sed 's/^DisplayName="//; s/" .*//' | unescape |
+    while read -r unfinished; do echo "running when the test host was stopped: $unfinished"; done
+done
+for dump in "$results"/*/*.dmp; do
+  [ -f "$dump" ] || continue
+  echo "a test ran longer than $hang_budget: the test host was stopped, its dump: $dump"
+  stacks
 done
 
-if [ "$total" -eq 0 ]; then
-  echo "no test results found (build failed?)"
-  failed=$((failed + 1))
+if [ "$not_run" -gt 0 ]; then
+  echo "$not_run tests have no result (stopped unfinished or never started), counted as failed: $(paste -sd ';' "$results/not-run.txt" | sed 's/;/; /g')"
 fi
-echo "$passed passed, $failed failed"
+failed=$((failed + not_run))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "dotnet test exited with $status although every test passed"
+  failed=1
+fi
+closing "$passed" "$failed" "$skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then exit 1; fi

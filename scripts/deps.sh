@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Brings up the local dependencies (PostgreSQL 15, Redis with a password) on 127.0.0.1 and writes
-# their connection strings to .local/env. Idempotent: what already runs is left running.
+# Brings up the local dependencies (PostgreSQL 15, Redis with a password, mosquitto) on 127.0.0.1 and
+# writes their connection strings to .local/env. Idempotent: what already runs is left running.
+# `bash scripts/deps.sh stop` stops them again. Works from any directory, as root or not: as root,
+# where the postgres user cannot reach the checkout, the cluster lives under /var/tmp.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +14,41 @@ REDIS_PORT="${GOALGPT_REDIS_PORT:-56379}"
 MQTT_PORT="${GOALGPT_MQTT_PORT:-51883}"
 
 log() { printf '[deps] %s\n' "$*"; }
+
+# initdb refuses root: the cluster belongs to the postgres user. It must be able to reach the
+# project folder; where a parent directory is closed to it, a folder under /var/tmp is used.
+# (From /: the postgres user may not be able to enter the current folder.)
+as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+pg_root() {
+  if [ "$(id -u)" -eq 0 ] && ! as_pg test -x "$state" 2>/dev/null; then
+    printf '%s/pg' "$(pg_fallback)"
+  else
+    printf '%s/pg' "$state"
+  fi
+}
+pg_fallback() { printf '/var/tmp/goalgpt-%s' "$(printf '%s' "$root" | md5sum | cut -c1-12)"; }
+pg_bin() { dirname "$(command -v pg_ctl 2>/dev/null || echo /usr/lib/postgresql/15/bin/pg_ctl)"; }
+
+if [ "${1:-}" = stop ]; then
+  PGBIN="$(pg_bin)"
+  pgdata="$(pg_root)/data"
+  if [ -f "$pgdata/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+    as_pg "$PGBIN/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null && log "PostgreSQL stopped"
+  fi
+  if [ -f "$state/secrets" ]; then
+    # shellcheck disable=SC1091
+    . "$state/secrets"
+    # The port it was started on, if .local/env tells.
+    REDIS_PORT="$(sed -n "s/^export GOALGPT_REDIS_PORT='\([0-9]*\)'$/\1/p" "$state/env" 2>/dev/null | grep . || echo "$REDIS_PORT")"
+    REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "Redis stopped"
+  fi
+  pidfile="$state/mosquitto/mosquitto.pid"
+  if [ -f "$pidfile" ] && pid="$(cat "$pidfile")" && kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$pidfile"; log "mosquitto stopped"
+  fi
+  exit 0
+fi
 
 need_root_for_install() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -42,29 +79,34 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
-PGBIN="$(dirname "$(command -v pg_ctl 2>/dev/null || echo /usr/lib/postgresql/15/bin/pg_ctl)")"
+PGBIN="$(pg_bin)"
 
 # --- secrets (generated once per checkout, never committed) --------------------------------
+# Readable by the owner only; the umask for that is set in a subshell, so that what is created
+# afterwards (the PostgreSQL folder under /var/tmp above all) keeps the caller's.
 if [ ! -f "$state/secrets" ]; then
-  umask 077
-  printf 'PG_PASSWORD=%s\nREDIS_PASSWORD=%s\n' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" \
-    "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" > "$state/secrets"
+  (
+    umask 077
+    printf 'PG_PASSWORD=%s\nREDIS_PASSWORD=%s\n' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" \
+      "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" > "$state/secrets"
+  )
 fi
 # shellcheck disable=SC1091
 . "$state/secrets"
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-# initdb refuses root: the cluster belongs to the postgres user. It must be able to reach the
-# project folder; where a parent directory is closed to it, a folder under /var/tmp is used.
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pgroot="$state/pg"
-if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$state" 2>/dev/null; then
-  pgroot="/var/tmp/goalgpt-$(printf '%s' "$root" | md5sum | cut -c1-12)/pg"
-fi
+pgroot="$(pg_root)"
 pgdata="$pgroot/data"
+if [ "$pgroot" != "$state/pg" ]; then
+  # The fallback: its parent open to the postgres user whatever the umask (/var/tmp itself is 1777).
+  install -d -m 0755 "$(dirname "$pgroot")"
+fi
 mkdir -p "$pgroot"
 if [ "$(id -u)" -eq 0 ]; then chown postgres: "$pgroot"; fi
 chmod 700 "$pgroot"
+if [ "$(id -u)" -eq 0 ] && ! as_pg test -w "$pgroot"; then
+  log "the postgres user cannot write to $pgroot (a parent folder is closed to it)"; exit 1
+fi
 if [ ! -f "$pgdata/PG_VERSION" ]; then
   log "creating PostgreSQL cluster in $pgdata"
   pwfile="$pgroot/pwfile"; printf '%s\n' "$PG_PASSWORD" > "$pwfile"; chmod 600 "$pwfile"
@@ -97,7 +139,8 @@ done
 
 # --- Redis -----------------------------------------------------------------------------------
 redis_dir="$state/redis"; mkdir -p "$redis_dir"
-cat > "$redis_dir/redis.conf" <<CONF
+# It holds the password: owner only.
+(umask 077; cat > "$redis_dir/redis.conf"; chmod 600 "$redis_dir/redis.conf") <<CONF
 bind 127.0.0.1
 port $REDIS_PORT
 requirepass $REDIS_PASSWORD
@@ -126,6 +169,7 @@ listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
 user $(id -un)
+pid_file $mqtt_dir/mosquitto.pid
 log_dest file $mqtt_dir/mosquitto.log
 CONF
 mqtt_up() { (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null; }
@@ -135,14 +179,21 @@ if ! mqtt_up; then
   for _ in $(seq 1 50); do mqtt_up && break; sleep 0.1; done
 fi
 
-cat > "$state/env" <<ENV
+# The tests keep their Redis keys (membership, leases, rate limit) in a database of their own, apart
+# from the service's (./run.sh), and ./test.sh empties it before each run.
+TEST_REDIS_DB=1
+# Connection strings hold the passwords: owner only, like the secrets file.
+(umask 077; cat > "$state/env"; chmod 600 "$state/env") <<ENV
 export ConnectionStrings__Postgres='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt;Username=goalgpt;Password=$PG_PASSWORD;Maximum Pool Size=40'
 export ConnectionStrings__Redis='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
 export GOALGPT_TEST_POSTGRES='Host=127.0.0.1;Port=$PG_PORT;Database=goalgpt_test;Username=goalgpt;Password=$PG_PASSWORD;Maximum Pool Size=40'
-export GOALGPT_TEST_REDIS='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false'
+export GOALGPT_TEST_REDIS='127.0.0.1:$REDIS_PORT,password=$REDIS_PASSWORD,abortConnect=false,defaultDatabase=$TEST_REDIS_DB'
+export GOALGPT_TEST_REDIS_DB='$TEST_REDIS_DB'
 export GOALGPT_PGDATA='$pgdata'
 export GOALGPT_PGBIN='$PGBIN'
 export GOALGPT_REDIS_CONF='$redis_dir/redis.conf'
+export GOALGPT_PG_PORT='$PG_PORT'
+export GOALGPT_REDIS_PORT='$REDIS_PORT'
 export GOALGPT_MQTT_PORT='$MQTT_PORT'
 export GOALGPT_MQTT_CONF='$mqtt_dir/mosquitto.conf'
 ENV

@@ -6,6 +6,7 @@ using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.GoalGpt.Silo;
 using Orleans.Hosting;
+using Orleans.Runtime;
 using Orleans.TestingHost;
 using StackExchange.Redis;
 
@@ -35,7 +36,7 @@ public sealed class GoalGptCluster : IAsyncDisposable
 
     /// <summary>
     /// A fresh fake clock at the real now for the next cluster started with <c>fakeTime</c> (tests
-    /// move the shared one hours ahead; silos whose clock is far from the real one miss their gateway).
+    /// move the shared one hours ahead; each test's timeline starts from the real now).
     /// </summary>
     public static FakeTimeProvider NewFakeTime() => FakeTime = new FakeTimeProvider(DateTimeOffset.UtcNow);
 
@@ -120,10 +121,40 @@ public sealed class GoalGptCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The fake clock drives what the product schedules (grain timers, the jobs' and the simulator's
+    /// timers, provider retries and timeouts); Orleans' own maintenance keeps the system clock.
+    /// </summary>
+    /// <remarks>
+    /// Why: <see cref="FakeTimeProvider.Advance"/> runs every due timer callback, and the continuations
+    /// they complete, inline on the advancing thread while it holds the clock's wake gate. Orleans'
+    /// membership, directory and gateway loops wait on deadlines (<c>AsyncTimer</c> ->
+    /// <c>DelayUntilAsync</c>) that carry random sub-millisecond jitter (<c>RandomTimeSpan</c>), while
+    /// <c>Task.Delay</c> truncates to whole milliseconds. A wake-up that lands less than 1 ms before such
+    /// a deadline leaves a positive remainder, <c>Task.Delay</c> of it completes at once, and the loop
+    /// spins inside <c>Advance</c> reading a clock that only that same thread could move: a livelock
+    /// (issue 17). Orleans 10.4 resolves the clock of each of these areas by a key
+    /// (<see cref="TimeProviderNames"/>); pinning them to the system clock takes every such loop off
+    /// the fake one.
+    /// </remarks>
     private sealed class FakeTimeConfigurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.Services.AddSingleton<TimeProvider>(FakeTime);
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            siloBuilder.Services.AddSingleton<TimeProvider>(FakeTime);
+            foreach (var area in SystemClockAreas) siloBuilder.Services.AddKeyedSingleton(area, TimeProvider.System);
+        }
     }
+
+    /// <summary>The Orleans areas that keep the system clock in clusters started with <c>fakeTime</c>.</summary>
+    public static readonly IReadOnlyList<string> SystemClockAreas =
+    [
+        TimeProviderNames.Membership,
+        TimeProviderNames.SystemTimers,
+        TimeProviderNames.Messaging,
+        TimeProviderNames.ActivationManagement,
+        TimeProviderNames.GrainDirectory,
+    ];
 
     private sealed class SiloConfigurator : ISiloConfigurator
     {

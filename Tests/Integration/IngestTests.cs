@@ -378,6 +378,9 @@ public sealed class IngestTests(ITestOutputHelper output)
         {
             ["Simulator:Matches"] = "1",
             ["Simulator:Mqtt:Enabled"] = "false",
+            // The provider's one match kicks off a day after this test's clock: the jobs, which run at
+            // once on a fresh start, add no live match besides the test's two.
+            ["Simulator:FirstKickoff"] = "1.00:00:00",
         });
         var settings = IngestSettings(sim, 200);
         settings["Mqtt:Enabled"] = "false";
