@@ -123,9 +123,13 @@ unix_socket_directories = '$pgdata'
 max_connections = 200
 shared_buffers = 256MB
 fsync = on
-synchronous_commit = off
 logging_collector = off
 CONF
+fi
+# Clusters made before this line had synchronous_commit off: a crash lost commits the writer had counted as written.
+if grep -q '^synchronous_commit = off' "$pgdata/postgresql.conf" 2>/dev/null; then
+  sed -i 's/^synchronous_commit = off$/synchronous_commit = on/' "$pgdata/postgresql.conf"
+  as_pg "$PGBIN/pg_ctl" -D "$pgdata" reload >/dev/null 2>&1 || true
 fi
 if ! as_pg "$PGBIN/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"

@@ -221,8 +221,9 @@ public static partial class FieldMerge
         // A refresh of the stored status observed before a pending regression was first seen (a poll delivered
         // late) says nothing against it: the candidate stands, as it would have in observation order.
         var keep = state.Status?.Value == status && state.Regression is { } candidate && u.ObservedAtMs < candidate.FirstSeenMs;
+        // A refresh of the same status keeps the mark: the row carrying it may replace the confirmed one unwritten.
+        state.StatusConfirmed = confirmed || (state.Status?.Value == status && state.StatusConfirmed);
         state.Status = new(status, u.Source, u.ObservedAtMs);
-        state.StatusConfirmed = confirmed;
         if (keep) return;
         state.Regression = null;
         state.RepollRequested = false;

@@ -42,7 +42,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
     /// </summary>
     private async Task<RunResult> RunAsync(string prefix, GoalGptCluster[] clusters, Func<string, IGrainFactory> route, TimeSpan duration,
         Func<FaultWriters, List<MatchTruth>, Task> fault, int seed, Func<Task>? settle = null, IReadOnlyList<MatchTruth>? extraTruths = null,
-        TimeSpan? round = null)
+        TimeSpan? round = null, bool concurrentOwners = false)
     {
         var start = Now();
         var truths = FaultWorkload.Build(prefix, Matches, start, (long)duration.TotalMilliseconds, seed);
@@ -55,7 +55,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
         var rows = await sampler.SampleAsync() ?? throw new InvalidOperationException("final read of ts_matches failed");
         await sampler.DisposeAsync();
         var all = truths.Concat(extraTruths ?? []).ToList();
-        var figures = FaultFigures.Compare(all, writers.Acks, rows, sampler, writers.Unacknowledged);
+        var figures = FaultFigures.Compare(all, writers.Acks, rows, sampler, writers.Unacknowledged, concurrentOwners);
         foreach (var example in figures.Examples) output.WriteLine("  " + example);
         output.WriteLine($"  call failures retried {writers.CallFailures}, minute refreshes {writers.MinuteRefreshes}, samples {sampler.Samples} ({sampler.ReadFailures} failed reads{(sampler.FirstReadError is { } error ? ": " + error : "")}), not persisted at settle {notPersisted}");
         return new RunResult(figures, truths, writers, sampler, notPersisted);
@@ -194,7 +194,8 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
                     await SettleAsync([first], ids, rounds: 3);
                     await FlushAsync(both);
                 }
-            });
+            },
+            concurrentOwners: true);
 
         Print(result.Figures.Line("duplicate activation", $"fenced-out writes {totals["goalgpt.fencing.fenced_out"]}, lock busy {totals["goalgpt.lock.busy"]}"));
         Assert.Equal(0, result.Figures.StaleLanded);

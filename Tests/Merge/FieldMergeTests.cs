@@ -127,6 +127,20 @@ public sealed class FieldMergeTests
     }
 
     [Fact]
+    public void A_refresh_of_a_confirmed_regression_keeps_its_mark_for_the_database()
+    {
+        // The row written after the refresh may be the first to reach the database: it must still say "confirmed".
+        var state = new MatchState();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 20_000, 4), Now);
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 15_000, 2), Now);
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 9_000, 2), Now);
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 6_000, 2), Now);
+        Assert.True(state.StatusConfirmed);
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 3_000, 3), Now);
+        Assert.False(state.StatusConfirmed);
+    }
+
+    [Fact]
     public void Admin_moves_status_backwards_at_once()
     {
         var state = new MatchState();
