@@ -118,7 +118,10 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
     [Fact]
     public async Task Rolling_restart_of_three_silos_loses_nothing_and_lands_no_stale_value()
     {
-        await using var cluster = await GoalGptCluster.StartAsync(silos: 3);
+        // A flush every second (the default is 100 ms; the contract holds for any interval) keeps rows
+        // waiting in a stopping silo's write-behind long enough for the next poll to activate the match
+        // elsewhere: the interleaving of issue 10 item 2 happens on every restart, not by chance.
+        await using var cluster = await GoalGptCluster.StartAsync(silos: 3, Settings(("WriteBehind:FlushInterval", "00:00:01")));
         var restarts = new List<string>();
         var result = await RunAsync("rr", [cluster], _ => cluster.Grains, TimeSpan.FromSeconds(32), async (_, _) =>
         {

@@ -326,10 +326,8 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
         {
             var round = Now();
             var live = Shuffled(truths, rng).Where(m => m.StatusAt(round) is 2 or 3 or 4).ToList();
-            await Parallel.ForEachAsync(live, new ParallelOptions { MaxDegreeOfParallelism = 8 },
-                async (m, _) => await DeliverAsync(m, m.Observe(UpdateSource.Api, Now())));
-            var left = round + (long)Round.TotalMilliseconds - Now();
-            if (left > 0) await Task.Delay((int)Math.Min(left, Math.Max(0, end - Now())));
+            await NextRoundAsync(round, end, Parallel.ForEachAsync(live, new ParallelOptions { MaxDegreeOfParallelism = 8 },
+                async (m, _) => await DeliverAsync(m, m.Observe(UpdateSource.Api, Now()))));
         }
     }
 
@@ -353,7 +351,8 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
         while (Now() < end)
         {
             var round = Now();
-            await Parallel.ForEachAsync(Shuffled(pushed, rng).ToList(), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (m, _) =>
+            var order = Shuffled(pushed, rng).ToList();
+            await NextRoundAsync(round, end, Parallel.ForEachAsync(order, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (m, _) =>
             {
                 var t = Now();
                 var delta = m.Observe(UpdateSource.Mqtt, t);
@@ -370,10 +369,21 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
                     await DeliverAsync(m, delta);
                     if (roll == 1) await DeliverAsync(m, delta); // redelivery (QoS 1)
                 }
-            });
-            var left = round + (long)Round.TotalMilliseconds - Now();
-            if (left > 0) await Task.Delay((int)Math.Min(left, Math.Max(0, end - Now())));
+            }));
         }
+    }
+
+    /// <summary>
+    /// Waits for the next round: when it is due, the next one starts even if calls of this one still
+    /// hang (on a silo that went away); those finish, or give up, by themselves before the run ends.
+    /// </summary>
+    private async Task NextRoundAsync(long roundStart, long end, Task round)
+    {
+        _late.Add(round);
+        var left = roundStart + (long)Round.TotalMilliseconds - Now();
+        await Task.WhenAny(round, Task.Delay((int)Math.Max(0, left)));
+        left = roundStart + (long)Round.TotalMilliseconds - Now();
+        if (left > 0) await Task.Delay((int)Math.Min(left, Math.Max(0, end - Now())));
     }
 
     private async Task MinuteClockAsync(long end)
