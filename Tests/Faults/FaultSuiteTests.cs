@@ -125,6 +125,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
         // A flush every second (the default is 100 ms; the contract holds for any interval) keeps rows
         // waiting in a stopping silo's write-behind long enough for the next poll to activate the match
         // elsewhere: the interleaving of issue 10 item 2 happens on every restart, not by chance.
+        using var totals = new MetricTotals();
         await using var cluster = await GoalGptCluster.StartAsync(silos: 3, Settings(("WriteBehind:FlushInterval", "00:00:01")));
         var restarts = new List<string>();
         var result = await RunAsync("rr", [cluster], _ => cluster.Grains, TimeSpan.FromSeconds(32), async (_, _) =>
@@ -140,7 +141,8 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
             }
         }, seed: 101);
 
-        Print(result.Figures.Line("rolling restart", $"silos restarted one at a time in {string.Join(", ", restarts)}"));
+        Print(result.Figures.Line("rolling restart", $"silos restarted one at a time in {string.Join(", ", restarts)}; " +
+            $"fenced-out writes {totals["goalgpt.fencing.fenced_out"]}, lock busy {totals["goalgpt.lock.busy"]}, renewals lost {totals["goalgpt.lock.renewals_lost"]}"));
         Assert.Equal(0, result.Figures.Lost);
         Assert.Equal(0, result.Figures.StaleLanded);
     }
