@@ -38,7 +38,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
     }
 
     /// <summary>What one scenario run leaves for its checks.</summary>
-    private sealed record RunResult(FaultFigures Figures, List<MatchTruth> Truths, FaultWriters Writers, RowSampler Sampler, int NotPersisted);
+    private sealed record RunResult(FaultFigures Figures, FaultWriters Writers);
 
     /// <summary>
     /// Runs the writers for <paramref name="duration"/> with <paramref name="fault"/> going on at the same
@@ -62,7 +62,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
         var figures = FaultFigures.Compare(all, writers.Acks, rows, sampler, writers.Unacknowledged);
         foreach (var example in figures.Examples) output.WriteLine("  " + example);
         output.WriteLine($"  call failures retried {writers.CallFailures}, minute refreshes {writers.MinuteRefreshes}, samples {sampler.Samples} ({sampler.ReadFailures} failed reads{(sampler.FirstReadError is { } error ? ": " + error : "")}), not persisted at settle {notPersisted}");
-        return new RunResult(figures, truths, writers, sampler, notPersisted);
+        return new RunResult(figures, writers);
     }
 
     /// <summary>
