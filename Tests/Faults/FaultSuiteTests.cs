@@ -23,6 +23,10 @@ namespace Orleans.GoalGpt.Tests.Faults;
 public sealed class FaultSuiteTests(ITestOutputHelper output)
 {
     private const int Matches = 240;
+
+    /// <summary>The compared fields and the name the grain's answer gives each.</summary>
+    private static readonly (string Field, string Applied)[] FieldNames =
+        [("status", "status_id"), ("home", "home_score"), ("away", "away_score"), ("raw", "home_scores"), ("raw", "away_scores"), ("meta", "match_time"), ("meta", "competition_id")];
     private static readonly TimeSpan RetryBound = TimeSpan.FromSeconds(20);
 
     private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -34,7 +38,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
     }
 
     /// <summary>What one scenario run leaves for its checks.</summary>
-    private sealed record RunResult(FaultFigures Figures, List<MatchTruth> Truths, FaultWriters Writers, RowSampler Sampler, int NotPersisted);
+    private sealed record RunResult(FaultFigures Figures, FaultWriters Writers);
 
     /// <summary>
     /// Runs the writers for <paramref name="duration"/> with <paramref name="fault"/> going on at the same
@@ -42,10 +46,10 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
     /// </summary>
     private async Task<RunResult> RunAsync(string prefix, GoalGptCluster[] clusters, Func<string, IGrainFactory> route, TimeSpan duration,
         Func<FaultWriters, List<MatchTruth>, Task> fault, int seed, Func<Task>? settle = null, IReadOnlyList<MatchTruth>? extraTruths = null,
-        TimeSpan? round = null, bool concurrentOwners = false)
+        TimeSpan? round = null, bool quiet = true, bool concurrentOwners = false)
     {
         var start = Now();
-        var truths = FaultWorkload.Build(prefix, Matches, start, (long)duration.TotalMilliseconds, seed);
+        var truths = FaultWorkload.Build(prefix, Matches, start, (long)duration.TotalMilliseconds, seed, quiet);
         var sampler = new RowSampler(clusters[0].Database.ConnectionString, prefix + "-");
         var writers = new FaultWriters(truths, route, seed) { Round = round ?? TimeSpan.FromSeconds(3) };
         await Task.WhenAll(writers.RunAsync(DateTimeOffset.FromUnixTimeMilliseconds(start) + duration, RetryBound), fault(writers, truths));
@@ -58,7 +62,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
         var figures = FaultFigures.Compare(all, writers.Acks, rows, sampler, writers.Unacknowledged, concurrentOwners);
         foreach (var example in figures.Examples) output.WriteLine("  " + example);
         output.WriteLine($"  call failures retried {writers.CallFailures}, minute refreshes {writers.MinuteRefreshes}, samples {sampler.Samples} ({sampler.ReadFailures} failed reads{(sampler.FirstReadError is { } error ? ": " + error : "")}), not persisted at settle {notPersisted}");
-        return new RunResult(figures, truths, writers, sampler, notPersisted);
+        return new RunResult(figures, writers);
     }
 
     /// <summary>
@@ -118,7 +122,11 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
     [Fact]
     public async Task Rolling_restart_of_three_silos_loses_nothing_and_lands_no_stale_value()
     {
-        await using var cluster = await GoalGptCluster.StartAsync(silos: 3);
+        // A flush every second (the default is 100 ms; the contract holds for any interval) keeps rows
+        // waiting in a stopping silo's write-behind long enough for the next poll to activate the match
+        // elsewhere: the interleaving of issue 10 item 2 happens on every restart, not by chance.
+        using var totals = new MetricTotals();
+        await using var cluster = await GoalGptCluster.StartAsync(silos: 3, Settings(("WriteBehind:FlushInterval", "00:00:01")));
         var restarts = new List<string>();
         var result = await RunAsync("rr", [cluster], _ => cluster.Grains, TimeSpan.FromSeconds(32), async (_, _) =>
         {
@@ -133,7 +141,8 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
             }
         }, seed: 101);
 
-        Print(result.Figures.Line("rolling restart", $"silos restarted one at a time in {string.Join(", ", restarts)}"));
+        Print(result.Figures.Line("rolling restart", $"silos restarted one at a time in {string.Join(", ", restarts)}; " +
+            $"fenced-out writes {totals["goalgpt.fencing.fenced_out"]}, lock busy {totals["goalgpt.lock.busy"]}, renewals lost {totals["goalgpt.lock.renewals_lost"]}"));
         Assert.Equal(0, result.Figures.Lost);
         Assert.Equal(0, result.Figures.StaleLanded);
     }
@@ -285,6 +294,9 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
             // What the kill lost: a field whose row is older than what was acknowledged before the kill ended.
             var models = writers.Acks.Where(a => a.AckedAtMs <= killEnd).GroupBy(a => a.Match.Id).ToDictionary(g => g.Key, g => ExpectedRow.Of(g));
             var lastFlushStart = flushes.LastStartBefore(scope, killEnd);
+            var appliedAt = writers.Acks.Where(a => a.AckedAtMs <= killEnd)
+                .SelectMany(a => FieldNames.Where(f => a.AppliedFields.Contains(f.Applied)).Select(f => (a.Match.Id, f.Field, a.Update.ObservedAtMs)))
+                .ToHashSet();
             var lostAtKill = new List<(string Id, string Field, long Ts)>();
             beyondWindow = 0;
             foreach (var (id, model) in models)
@@ -298,7 +310,14 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
                     lostAtKill.Add((id, field, newest.Ts));
                     // Acknowledged since the victim's last flush began (a value change), or since the
                     // confirmation delay before it (a confirmation: same value, newer observation time).
-                    var missing = model.History[field].Where(h => written is null || h.Ts > written.Ts).ToList();
+                    // Only what the grain answered Applied counts: the contract is about acknowledged-as-applied updates.
+                    var missing = model.History[field].Where(h => (written is null || h.Ts > written.Ts) && appliedAt.Contains((id, field, h.Ts))).ToList();
+                    if (missing.Count == 0)
+                    {
+                        lostAtKill.RemoveAt(lostAtKill.Count - 1);
+                        continue;
+                    }
+
                     var valueChanged = written is null || missing.Any(h => h.Value != written.Value);
                     var earliest = missing.Min(h => h.AckedAtMs);
                     if (earliest < lastFlushStart - (valueChanged ? 0 : confirmationDelay))
@@ -322,7 +341,7 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
             kill = $"match locks in Redis {locksBefore} before the kill, {locksAfter} after; lost at the kill {lostAtKill.Count} fields of {lostAtKill.Select(l => l.Id).Distinct().Count()} matches, " +
                 $"beyond the last flush window {beyondWindow} (the kill took {killEnd - killStart} ms; the victim's last flush took its rows {lastFlushStart - killStart} ms after the kill began), " +
                 $"restored by the pollers {restoredAfterS:F1} s after the kill began; lock busy {totals["goalgpt.lock.busy"]}, fenced-out writes {totals["goalgpt.fencing.fenced_out"]}";
-        }, seed: 505, round: TimeSpan.FromSeconds(2)); // detail_live's own period: the pollers that restore a crash's loss
+        }, seed: 505, round: TimeSpan.FromSeconds(2), quiet: false); // detail_live's period; every match polled to the end
 
         Print(result.Figures.Line("silo killed", kill));
         Assert.Equal(0, beyondWindow);

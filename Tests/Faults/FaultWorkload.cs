@@ -45,6 +45,14 @@ internal sealed class MatchTruth
     public required long RunStart { get; init; }
     public long? CompetitionChangeAt { get; init; }
 
+    /// <summary>
+    /// From then on no source reports the match (it went quiet): what it had acknowledged last must be
+    /// in its row, with no later poll to cover a loss. Null: reported until the run ends.
+    /// </summary>
+    public long? QuietAt { get; init; }
+
+    public bool Reported(long t) => QuietAt is not long q || t < q;
+
     public bool HasPush => Class != TruthClass.VarPoll;
     public bool StatusByPush => Class is TruthClass.Plain or TruthClass.VarPush;
     public bool ScoresByPush => Class != TruthClass.VarPoll;
@@ -105,7 +113,8 @@ internal sealed class MatchTruth
 /// <summary>Seeded match truths for a run of <c>durationMs</c> starting at <c>runStart</c> (real unix ms).</summary>
 internal static class FaultWorkload
 {
-    public static List<MatchTruth> Build(string prefix, int matches, long runStart, long durationMs, int seed)
+    /// <param name="quiet">Half the matches go quiet at a moment spread over the last 80 % of the run.</param>
+    public static List<MatchTruth> Build(string prefix, int matches, long runStart, long durationMs, int seed, bool quiet = true)
     {
         var rng = new Random(seed);
         var s0 = runStart / 1000;
@@ -196,6 +205,7 @@ internal static class FaultWorkload
                 AwayCancels = ac,
                 RunStart = runStart,
                 CompetitionChangeAt = m % 3 == 0 ? runStart + durationMs / 2 : null,
+                QuietAt = quiet && rng.Next(2) == 0 ? runStart + (long)(durationMs * (0.2 + 0.8 * rng.NextDouble())) : null,
             });
         }
 
@@ -204,7 +214,7 @@ internal static class FaultWorkload
 }
 
 /// <summary>One update a grain acknowledged (the call returned).</summary>
-internal sealed record Ack(MatchTruth Match, MatchUpdate Update, long Seq, long AckedAtMs, bool AnyApplied);
+internal sealed record Ack(MatchTruth Match, MatchUpdate Update, long Seq, long AckedAtMs, bool AnyApplied, IReadOnlySet<string> AppliedFields);
 
 /// <summary>
 /// The five job kinds writing concurrently through <see cref="IMatchGrain"/> for a bounded time,
@@ -263,7 +273,8 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
                 var acked = Now();
                 for (var i = 0; i < updates.Length; i++)
                 {
-                    _acks.Enqueue(new Ack(m, updates[i], Interlocked.Increment(ref _seq), acked, results[i].AnyApplied));
+                    var applied = results[i].Fields.Where(f => f.Outcome == FieldOutcome.Applied).Select(f => f.Field).ToHashSet(StringComparer.Ordinal);
+                    _acks.Enqueue(new Ack(m, updates[i], Interlocked.Increment(ref _seq), acked, results[i].AnyApplied, applied));
                     if (updates[i].PhaseKickoffTs is > 0 && updates[i].StatusId is int st) _kickoffAcked[$"{m.Id}/{st}"] = true;
                 }
 
@@ -299,6 +310,7 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
             {
                 if (Now() >= end) return;
                 var t = Now();
+                if (!m.Reported(t)) continue;
                 var roll = rng.Next(10);
                 if (roll == 0)
                 {
@@ -325,11 +337,9 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
         while (Now() < end)
         {
             var round = Now();
-            var live = Shuffled(truths, rng).Where(m => m.StatusAt(round) is 2 or 3 or 4).ToList();
-            await Parallel.ForEachAsync(live, new ParallelOptions { MaxDegreeOfParallelism = 8 },
-                async (m, _) => await DeliverAsync(m, m.Observe(UpdateSource.Api, Now())));
-            var left = round + (long)Round.TotalMilliseconds - Now();
-            if (left > 0) await Task.Delay((int)Math.Min(left, Math.Max(0, end - Now())));
+            var live = Shuffled(truths, rng).Where(m => m.StatusAt(round) is 2 or 3 or 4 && m.Reported(round)).ToList();
+            await NextRoundAsync(round, end, Parallel.ForEachAsync(live, new ParallelOptions { MaxDegreeOfParallelism = 8 },
+                async (m, _) => await DeliverAsync(m, m.Observe(UpdateSource.Api, Now()))));
         }
     }
 
@@ -339,6 +349,12 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
         while (Now() < end)
         {
             var m = truths[rng.Next(truths.Count)];
+            if (!m.Reported(Now()))
+            {
+                await Task.Delay(5);
+                continue;
+            }
+
             var update = m.Observe(UpdateSource.Api, Now() - (rng.Next(4) == 0 ? rng.Next(1_000, 5_000) : 0));
             await DeliverAsync(m, update);
             await DeliverAsync(m, update);
@@ -353,7 +369,8 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
         while (Now() < end)
         {
             var round = Now();
-            await Parallel.ForEachAsync(Shuffled(pushed, rng).ToList(), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (m, _) =>
+            var order = Shuffled(pushed, rng).Where(m => m.Reported(round)).ToList();
+            await NextRoundAsync(round, end, Parallel.ForEachAsync(order, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (m, _) =>
             {
                 var t = Now();
                 var delta = m.Observe(UpdateSource.Mqtt, t);
@@ -370,10 +387,21 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
                     await DeliverAsync(m, delta);
                     if (roll == 1) await DeliverAsync(m, delta); // redelivery (QoS 1)
                 }
-            });
-            var left = round + (long)Round.TotalMilliseconds - Now();
-            if (left > 0) await Task.Delay((int)Math.Min(left, Math.Max(0, end - Now())));
+            }));
         }
+    }
+
+    /// <summary>
+    /// Waits for the next round: when it is due, the next one starts even if calls of this one still
+    /// hang (on a silo that went away); those finish, or give up, by themselves before the run ends.
+    /// </summary>
+    private async Task NextRoundAsync(long roundStart, long end, Task round)
+    {
+        _late.Add(round);
+        var left = roundStart + (long)Round.TotalMilliseconds - Now();
+        await Task.WhenAny(round, Task.Delay((int)Math.Max(0, left)));
+        left = roundStart + (long)Round.TotalMilliseconds - Now();
+        if (left > 0) await Task.Delay((int)Math.Min(left, Math.Max(0, end - Now())));
     }
 
     private async Task MinuteClockAsync(long end)
@@ -411,6 +439,12 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
         {
             var m = truths[rng.Next(truths.Count)];
             var t = Now();
+            if (!m.Reported(t))
+            {
+                await Task.Delay(5);
+                continue;
+            }
+
             var middle = t - start > (end - start) * 3 / 10 && end - t > 6_000;
             var status = m.StatusAt(t);
             if (middle && m.GlitchAllowed && glitched.Add(m.Id) && rng.Next(3) == 0)
