@@ -17,6 +17,16 @@ public sealed class LeaseBackoff(TimeSpan first, TimeSpan max)
 
     public bool Due => MatchLocks.Now >= _due;
 
+    /// <summary>
+    /// The lock is held elsewhere for <paramref name="remaining"/> (a crashed silo's lease runs out then): try
+    /// right after, instead of waiting out a doubled backoff that can overshoot it by seconds.
+    /// </summary>
+    public void HeldFor(TimeSpan remaining)
+    {
+        _wait = remaining;
+        _due = MatchLocks.Now + (long)((remaining.TotalSeconds + Random.Shared.NextDouble() * 0.2) * System.Diagnostics.Stopwatch.Frequency);
+    }
+
     public void Failed()
     {
         _wait = _wait == TimeSpan.Zero ? first : _wait * 2 > max ? max : _wait * 2;

@@ -125,7 +125,8 @@ public sealed partial class MatchOwnership(
         var lease = await locks.TryAcquireAsync(matchId, ct);
         if (lease is null)
         {
-            _backoff.Failed();
+            if (await locks.RemainingAsync(matchId) is { } remaining && remaining < locks.MaxRetryInterval) _backoff.HeldFor(remaining);
+            else _backoff.Failed();
             return false;
         }
 

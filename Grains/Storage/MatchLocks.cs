@@ -146,6 +146,21 @@ public sealed partial class MatchLocks(
         }
     }
 
+    /// <summary>How long the lock of <paramref name="matchId"/> still lives (someone else's), or null when none or unknown.</summary>
+    public async Task<TimeSpan?> RemainingAsync(string matchId)
+    {
+        if (!redis.IsConnected) return null;
+        try
+        {
+            var ttl = await redis.GetDatabase().KeyTimeToLiveAsync(Key(matchId)).ConfigureAwait(false);
+            return ttl is { } t && t > TimeSpan.Zero ? t : null;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Extends the lease; false when it is no longer ours (or Redis cannot say).</summary>
     public async Task<bool> RenewAsync(MatchLease lease)
     {
@@ -288,9 +303,12 @@ public sealed class LockOptions
 {
     public const string Section = "Locks";
 
-    /// <summary>Lease lifetime without renewal; renewed every third of it.</summary>
+    /// <summary>
+    /// Lease lifetime without renewal; renewed every third of it. It bounds how long a crashed silo's matches
+    /// stay unwritten (the next owner waits for its leases to run out): 9 s keeps "restored within 10 s".
+    /// </summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
-    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(15);
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(9);
 
     /// <summary>Longest an activation waits for a busy lock before going on in memory.</summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
