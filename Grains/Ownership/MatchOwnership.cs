@@ -31,6 +31,8 @@ public sealed partial class MatchOwnership(
     ILogger logger,
     Action<MinuteCorrected?> reportMinute)
 {
+    private static readonly TimeSpan HandOverBudget = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan MaxHandOverDelay = TimeSpan.FromSeconds(5);
     private readonly List<(MatchUpdate Update, long Version)> _unwritten = [];
     private readonly LeaseBackoff _backoff = new(locks.Ttl / 3, locks.MaxRetryInterval);
     private LeaseState? _lease;
@@ -280,11 +282,14 @@ public sealed partial class MatchOwnership(
         // waits for this (HandOvers), while messages can still be sent.
         handOvers.Run(async () =>
         {
-            for (var attempt = 1; attempt <= 10; attempt++)
+            // Retried for a minute (the next activation may wait for Redis or PostgreSQL to come back).
+            var delay = TimeSpan.FromMilliseconds(100);
+            var until = MatchLocks.Now + (long)(HandOverBudget.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            for (var attempt = 1; ; attempt++)
             {
                 try
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt));
+                    await Task.Delay(delay);
                     await grains.GetGrain<IMatchGrain>(id).Adopt(updates);
                     metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "delivered"));
                     return;
@@ -292,6 +297,8 @@ public sealed partial class MatchOwnership(
                 catch (Exception ex)
                 {
                     LogHandOverRetry(ex, id, attempt);
+                    if (MatchLocks.Now > until) break;
+                    delay = delay * 2 > MaxHandOverDelay ? MaxHandOverDelay : delay * 2;
                 }
             }
 

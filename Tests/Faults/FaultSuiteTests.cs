@@ -61,6 +61,13 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
         var all = truths.Concat(extraTruths ?? []).ToList();
         var figures = FaultFigures.Compare(all, writers.Acks, rows, sampler, writers.Unacknowledged, concurrentOwners);
         foreach (var example in figures.Examples) output.WriteLine("  " + example);
+        foreach (var id in figures.LostIds.Distinct().Take(5))
+        {
+            // What the match's grain holds now: in memory but not in the row, or never reached the grain.
+            var s = await clusters[0].Grains.GetGrain<IMatchGrain>(id).GetSnapshot();
+            output.WriteLine($"  {id} grain now: status {s.Status?.Value}@{s.Status?.ObservedAtMs} {s.Status?.Source}, home {s.HomeScore?.Value}@{s.HomeScore?.ObservedAtMs}, epoch {s.FenceToken}");
+        }
+
         output.WriteLine($"  call failures retried {writers.CallFailures}, minute refreshes {writers.MinuteRefreshes}, samples {sampler.Samples} ({sampler.ReadFailures} failed reads{(sampler.FirstReadError is { } error ? ": " + error : "")}), not persisted at settle {notPersisted}");
         return new RunResult(figures, writers);
     }
