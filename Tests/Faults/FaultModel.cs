@@ -176,6 +176,9 @@ internal sealed record RowView(
     string? Raw, long? RawTs, long? Kickoff1, string? Kickoff1Source, long? Kickoff2, string? Kickoff2Source,
     long? MatchTime, string? Competition, long? MetaTs, int? Minute)
 {
+    /// <summary>The row's mark that its writer confirmed its (lower) status under rule 2.</summary>
+    public bool StatusConfirmed { get; init; }
+
     public Reg? Field(string field) => field switch
     {
         "status" => R(Status, StatusSource, StatusTs),
@@ -226,7 +229,10 @@ internal sealed record RowView(
                 I("away_score"), S("away_score_source"), L("away_score_timestamp"),
                 home is null || away is null ? null : home + away, L("raw_scores_timestamp"),
                 L("first_half_kickoff_ts"), S("first_half_kickoff_source"), L("second_half_kickoff_ts"), S("second_half_kickoff_source"),
-                L("match_time"), S("competition_id"), L("metadata_timestamp"), I("minute"));
+                L("match_time"), S("competition_id"), L("metadata_timestamp"), I("minute"))
+            {
+                StatusConfirmed = Get("status_id_confirmed")?.GetBoolean() == true,
+            };
             rows[view.Id] = view;
         }
 
@@ -408,17 +414,31 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
     public static readonly string[] Registers = ["status", "home", "away", "raw", "meta"];
 
     /// <summary>
-    /// Two acknowledged api/watchdog snapshots of the match showing the row's status at least 5 s apart, the
-    /// later one being the row's observation (rule 2's confirmation, as an owner that saw only those made it).
+    /// With two owners at once, each decides rule 2 on the snapshots it saw: the row's status is an owner's
+    /// decision when two acknowledged api/watchdog snapshots of it lie at least 5 s apart, or when the row's
+    /// observation is an acknowledged snapshot that an owner answered Applied (it never saw the higher
+    /// status) or wrote marked confirmed (its candidate's first sighting came from the other owner's state
+    /// in the shared grain storage). A single owner is held to the strict walk above.
     /// </summary>
-    private static bool ConfirmedByPolls(IEnumerable<Ack> acks, string id, Reg row)
+    private static bool ConfirmedByPolls(IEnumerable<Ack> acks, string id, Reg row, bool confirmedInRow)
     {
         var status = int.Parse(row.Value, System.Globalization.CultureInfo.InvariantCulture);
         var seen = acks.Where(a => a.Match.Id == id && a.Update.Source is UpdateSource.Api or UpdateSource.Watchdog
-                && (a.Update.StatusId == 6 ? 5 : a.Update.StatusId) == status && a.Update.ObservedAtMs <= row.Ts)
-            .Select(a => a.Update.ObservedAtMs).ToList();
-        return seen.Contains(row.Ts) && seen.Any(t => row.Ts - t >= 5_000);
+                && (a.Update.StatusId == 6 ? 5 : a.Update.StatusId) == status && a.Update.ObservedAtMs <= row.Ts).ToList();
+        return seen.Count > 0
+            && (seen.Max(a => a.Update.ObservedAtMs) - seen.Min(a => a.Update.ObservedAtMs) >= 5_000
+                || seen.Any(a => a.Update.ObservedAtMs == row.Ts && (a.AppliedFields.Contains("status_id") || confirmedInRow)));
     }
+
+    private static readonly Dictionary<string, string[]> AppliedNames = new()
+    {
+        ["status"] = ["status_id"], ["home"] = ["home_score"], ["away"] = ["away_score"],
+        ["raw"] = ["home_scores", "away_scores"], ["meta"] = ["match_time", "competition_id"],
+    };
+
+    private static long? NewestApplied(IEnumerable<Ack> acks, string id, string field) =>
+        acks.Where(a => a.Match.Id == id && AppliedNames[field].Any(a.AppliedFields.Contains))
+            .Select(a => (long?)a.Update.ObservedAtMs).Max();
 
     private static HashSet<long> AppliedKickoffs(IEnumerable<Ack> acks, string id, int phase) =>
         acks.Where(a => a.Match.Id == id && a.AnyApplied)
@@ -454,13 +474,21 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
                 var expected = field switch { "status" => e.Status, "home" => e.Home, "away" => e.Away, "raw" => e.Raw, _ => e.Meta };
                 var actual = row?.Field(field);
                 if (expected is null) continue;
-                if (actual is null || actual.Ts < expected.Ts)
+                // Lost is measured against what the grain answered Applied (invariant 7): a field it refused
+                // (e.g. a snapshot older than the provider time already stored: stale as a whole) was no promise.
+                var promised = NewestApplied(acks, t.Id, field);
+                if (actual is null ? promised is not null : promised is long p && actual.Ts < p)
                 {
                     lost++;
                     lostIds.Add(t.Id);
                     if (examples.Count < 12) examples.Add($"{t.Id} {field}: row {actual?.Value}@{actual?.Ts} {actual?.Source}, model {expected.Value}@{expected.Ts} {expected.Source} (acked {expected.AckedAtMs})");
                 }
-                else if (actual.Ts > expected.Ts && concurrentOwners && field == "status" && ConfirmedByPolls(acks, t.Id, actual))
+                else if (actual is null || actual.Ts < expected.Ts)
+                {
+                    // Older than the model but not than any promise: the grain refused what the model took.
+                    if (examples.Count < 12) examples.Add($"{t.Id} {field}: row {actual?.Value}@{actual?.Ts}, model {expected.Value}@{expected.Ts}, not answered Applied by the grain");
+                }
+                else if (actual.Ts > expected.Ts && concurrentOwners && field == "status" && ConfirmedByPolls(acks, t.Id, actual, row!.StatusConfirmed))
                 {
                     // Two owners: each decided on the snapshots it saw; this one confirmed the lower status.
                 }
@@ -475,10 +503,14 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
                     if (examples.Count < 12) examples.Add($"{t.Id} {field}: row {actual.Value} {actual.Source}, model {expected.Value} {expected.Source} @{expected.Ts}");
                 }
 
-                if (field == "status" && actual is not null && actual.Ts >= expected.Ts && !(concurrentOwners && ConfirmedByPolls(acks, t.Id, actual))
+                if (field == "status" && actual is not null && actual.Ts >= expected.Ts && !(concurrentOwners && ConfirmedByPolls(acks, t.Id, actual, row!.StatusConfirmed))
                     && ExpectedRow.IsBackward(int.Parse(expected.Value, System.Globalization.CultureInfo.InvariantCulture), int.Parse(actual.Value, System.Globalization.CultureInfo.InvariantCulture)))
                 {
                     regressions++;
+                    var trail = acks.Where(a => a.Match.Id == t.Id && a.Update.StatusId is not null && a.Update.ObservedAtMs >= expected.Ts - 20_000)
+                        .OrderBy(a => a.Update.ObservedAtMs)
+                        .Select(a => $"{a.Update.StatusId}@{a.Update.ObservedAtMs} {a.Update.Source}{(a.AppliedFields.Contains("status_id") ? " applied" : "")}");
+                    examples.Add($"{t.Id} status acknowledged: {string.Join(", ", trail)}");
                 }
             }
 
