@@ -305,10 +305,10 @@ public sealed class LockOptions
 
     /// <summary>
     /// Lease lifetime without renewal; renewed every third of it. It bounds how long a crashed silo's matches
-    /// stay unwritten (the next owner waits for its leases to run out): 9 s keeps "restored within 10 s".
+    /// stay unwritten (the next owner waits for its leases to run out): 7 s keeps "restored within 10 s" with room for the take-over itself.
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
-    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(9);
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(7);
 
     /// <summary>Longest an activation waits for a busy lock before going on in memory.</summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
