@@ -262,7 +262,6 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
         var good = Enumerable.Range(0, 300).Select(i => NewId($"good{i}")).ToList();
         foreach (var id in good) batch.Updates.Add(new ParsedUpdate(id, U.Score(UpdateSource.Api, t + 1_000, 2, 1, 0)));
 
-        using var totals = new MetricTotals();
         var feed = new MatchFeed(cluster.Grains, new GoalGptMetrics(new TestMeterFactory()), NullLogger<MatchFeed>.Instance);
         await Assert.ThrowsAsync<FeedDeliveryException>(() => feed.DeliverAsync("test", UpdateSource.Api, batch, CancellationToken.None));
 
