@@ -166,7 +166,7 @@ if ! REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" pin
   done
 fi
 
-# --- MQTT broker (mosquitto; the simulator publishes to it, tests stop and start it) ---------
+# --- MQTT broker (mosquitto; the simulator publishes to it; a test that stops a broker starts its own) --
 mqtt_dir="$state/mosquitto"; mkdir -p "$mqtt_dir"
 cat > "$mqtt_dir/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
@@ -199,6 +199,5 @@ export GOALGPT_REDIS_CONF='$redis_dir/redis.conf'
 export GOALGPT_PG_PORT='$PG_PORT'
 export GOALGPT_REDIS_PORT='$REDIS_PORT'
 export GOALGPT_MQTT_PORT='$MQTT_PORT'
-export GOALGPT_MQTT_CONF='$mqtt_dir/mosquitto.conf'
 ENV
 log "ready: PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT, MQTT 127.0.0.1:$MQTT_PORT (settings in .local/env)"

@@ -9,7 +9,6 @@ internal static class TestEnvironment
     public static string PgBin => Require("GOALGPT_PGBIN");
     public static string RedisConf => Require("GOALGPT_REDIS_CONF");
     public static int MqttPort => int.Parse(Require("GOALGPT_MQTT_PORT"), System.Globalization.CultureInfo.InvariantCulture);
-    public static string MqttConf => Require("GOALGPT_MQTT_CONF");
 
     private static string Require(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value

@@ -10,6 +10,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 /// storage, real ts_matches): interleaved, conflicting, duplicated and out-of-order updates.
 /// </summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class ConcurrentWritersTests : IAsyncLifetime
 {
     private GoalGptCluster _cluster = null!;

@@ -11,6 +11,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 /// kick-offs set once with admin corrections ordered by their own observation time.
 /// </summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class DatabaseGuardTests : IAsyncLifetime
 {
     private TestDatabase _db = null!;

@@ -63,7 +63,8 @@ public sealed class FencingTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task A_writer_paused_past_its_lock_expiry_is_fenced_out_when_it_resumes()
     {
         var id = $"pause-{Guid.NewGuid():N}"[..20];
-        var locks = Locks(TimeSpan.FromSeconds(1));
+        // A TTL of 3 s: renewals every second keep the new owner's lease even on a busy box.
+        var locks = Locks(TimeSpan.FromSeconds(3));
         var paused = (await locks.TryAcquireAsync(id))!;
         Assert.Empty(await _db.Table.UpsertAsync([Row(id, paused.FenceToken, home: 1, ts: 1_000)]));
 
@@ -77,7 +78,7 @@ public sealed class FencingTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal([id], await _db.Table.UpsertAsync([Row(id, paused.FenceToken, home: 7, ts: 3_000)]));
         Assert.Equal(2, (await _db.Table.ReadAsync(id))!.HomeScore);
         await locks.ReleaseAsync(paused); // not its lock any more: must not free the new owner's
-        await Task.Delay(TimeSpan.FromSeconds(1.5)); // longer than the TTL: only renewals keep it
+        await Task.Delay(TimeSpan.FromSeconds(4.5)); // longer than the TTL: only renewals keep it
         Assert.Equal(takeover.Owner, (string?)await _redis.GetDatabase().StringGetAsync(MatchLocks.Key(id)));
         Assert.False(held.Lost);
         locks.Dispose();

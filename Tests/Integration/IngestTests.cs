@@ -37,12 +37,15 @@ public sealed class IngestTests(ITestOutputHelper output)
     };
 
     [Fact]
+    [Trait(Tracks.Name, Tracks.Waits)]
     public async Task Kickoff_to_full_time_with_faults_and_a_30_s_broker_outage_ends_in_ts_matches_equal_to_the_ground_truth()
     {
         var clock = GoalGptCluster.NewFakeTime();
         var start = clock.GetUtcNow();
+        await using var broker = await MqttBroker.StartPrivateAsync(); // this test stops it
         await using var sim = await SimulatedProvider.StartAsync(clock, new Dictionary<string, string?>
         {
+            ["Simulator:Mqtt:Port"] = broker.PortText,
             ["Simulator:Seed"] = "7",
             ["Simulator:Matches"] = "30",
             ["Simulator:FirstKickoff"] = "00:02:00",
@@ -62,7 +65,9 @@ public sealed class IngestTests(ITestOutputHelper output)
             ["Simulator:Faults:MqttReorder"] = "0.05",
         });
         using var metrics = new MetricTotals();
-        await using var cluster = await GoalGptCluster.StartAsync(silos: 2, fakeTime: true, settings: IngestSettings(sim, 500));
+        var settings = IngestSettings(sim, 500);
+        settings["Mqtt:Port"] = broker.PortText;
+        await using var cluster = await GoalGptCluster.StartAsync(silos: 2, fakeTime: true, settings: settings);
 
         // The whole span: kick-offs from +2 to +22 min; the last regular-time finals end near +140 min.
         var end = start + TimeSpan.FromMinutes(140);
@@ -77,7 +82,7 @@ public sealed class IngestTests(ITestOutputHelper output)
             if (clock.GetUtcNow() >= outageAt)
             {
                 outageAt = DateTimeOffset.MaxValue;
-                await BrokerOutageAsync(cluster, clock);
+                await BrokerOutageAsync(cluster, clock, broker);
             }
 
             if (clock.GetUtcNow() >= nextSample)
@@ -180,11 +185,11 @@ public sealed class IngestTests(ITestOutputHelper output)
     }
 
     /// <summary>The broker goes away for 30 s (while the match clock runs on) and comes back: the subscriber reconnects.</summary>
-    private async Task BrokerOutageAsync(GoalGptCluster cluster, Microsoft.Extensions.Time.Testing.FakeTimeProvider clock)
+    private async Task BrokerOutageAsync(GoalGptCluster cluster, Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, MqttBroker broker)
     {
         var mqtt = cluster.Grains.GetGrain<IMqttFeedGrain>(FeedJobs.Key);
         Assert.True(await mqtt.IsConnected());
-        await MqttBroker.StopAsync();
+        await broker.StopAsync();
         try
         {
             for (var i = 0; i < 300; i++)
@@ -197,7 +202,7 @@ public sealed class IngestTests(ITestOutputHelper output)
         }
         finally
         {
-            await MqttBroker.StartAsync();
+            await broker.StartAsync();
         }
 
         for (var i = 0; i < 600 && !await mqtt.IsConnected(); i++)

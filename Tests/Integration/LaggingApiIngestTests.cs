@@ -10,6 +10,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 /// goals are cancelled by VAR, some pushes are lost; ts_matches is sampled every (fake) second.
 /// </summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Waits)]
 public sealed class LaggingApiIngestTests(ITestOutputHelper output)
 {
     private const int LagSeconds = 6;

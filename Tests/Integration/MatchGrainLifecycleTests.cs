@@ -8,6 +8,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 
 /// <summary>What a match grain keeps across activations, and where it starts from.</summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class MatchGrainLifecycleTests : IAsyncLifetime
 {
     private GoalGptCluster _cluster = null!;

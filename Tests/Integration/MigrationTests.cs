@@ -6,6 +6,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 
 /// <summary>Migrations are idempotent, reversible and backfill rows that existed before them.</summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class MigrationTests : IAsyncLifetime
 {
     private static readonly string SqlDir = Path.Combine(AppContext.BaseDirectory, "sql");

@@ -6,6 +6,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 
 /// <summary>The grain timer keeps a live match's minute current; time comes from the DI TimeProvider.</summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class MinuteTimerTests : IAsyncLifetime
 {
     private GoalGptCluster _cluster = null!;

@@ -21,6 +21,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 /// acknowledged update or land a stale value, and shows it no longer does.
 /// </summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private ConnectionMultiplexer _redis = null!;

@@ -11,6 +11,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 
 /// <summary><c>./run.sh</c> as a newcomer runs it: it serves, in local mode, and prints no secret.</summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class RunScriptTests
 {
     private static string Root()

@@ -6,6 +6,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 
 /// <summary>The database itself refuses stale writes, whoever sends them.</summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class TsMatchesTableTests : IAsyncLifetime
 {
     private TestDatabase _db = null!;

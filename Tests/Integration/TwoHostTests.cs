@@ -13,6 +13,7 @@ namespace Orleans.GoalGpt.Tests.Integration;
 /// silo processes on two loopback addresses, each advertising and listening on its own.
 /// </summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class TwoHostTests : IAsyncLifetime
 {
     private TestDatabase _db = null!;
