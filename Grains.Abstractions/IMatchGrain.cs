@@ -40,7 +40,7 @@ public interface IMatchGrain : IGrainWithStringKey
     /// is in ts_matches, or <paramref name="writeTimeout"/> has passed.
     /// </summary>
     [Alias("Correct")]
-    Task<CorrectionResult> Correct(MatchUpdate update, string reason, string keyName, TimeSpan writeTimeout);
+    Task<CorrectionResult> Correct(AdminCorrection correction, string reason, string keyName, TimeSpan writeTimeout);
 
     /// <summary>
     /// The watchdog found this live match gone from the provider: flags it stale (<c>stale_since</c> = now) unless

@@ -108,7 +108,7 @@ public sealed partial class MatchGrain(
 
     public Task<bool> RefreshMinute() => Task.FromResult(_validKey && RecomputeMinute());
 
-    public async Task<CorrectionResult> Correct(MatchUpdate update, string reason, string keyName, TimeSpan writeTimeout)
+    public async Task<CorrectionResult> Correct(AdminCorrection correction, string reason, string keyName, TimeSpan writeTimeout)
     {
         var s = state.State;
         // A correction never creates a match: an id mistyped by an operator must not become a row the jobs then keep live.
@@ -120,6 +120,18 @@ public sealed partial class MatchGrain(
         if (!_owner.Leased && !_owner.FencedOut) await _owner.TakeAsync(reload: true, CancellationToken.None);
         if (!_owner.Leased) return new CorrectionResult(new ApplyResult([]), CorrectionWrite.NoLease);
 
+        var update = new MatchUpdate
+        {
+            Source = UpdateSource.Admin,
+            ObservedAtMs = Now(),
+            StatusId = correction.StatusId,
+            HomeScores = WithDisplayedScore(s.HomeScores?.Value, correction.HomeScore),
+            AwayScores = WithDisplayedScore(s.AwayScores?.Value, correction.AwayScore),
+            FirstHalfKickoffTs = correction.FirstHalfKickoffTs,
+            SecondHalfKickoffTs = correction.SecondHalfKickoffTs,
+            OvertimeKickoffTs = correction.OvertimeKickoffTs,
+            Minute = correction.Minute,
+        };
         var result = ApplyOne(update, bounded: true, out _, reason, keyName);
         if (result.Fields.Any(f => f.Reason == RejectReasons.BacklogFull)) return new CorrectionResult(result, CorrectionWrite.NoLease);
         // What only grain state keeps (a carried minute) is saved before the answer too.
@@ -133,6 +145,27 @@ public sealed partial class MatchGrain(
             false => CorrectionWrite.Refused,
             null => CorrectionWrite.NotWrittenInTime,
         });
+    }
+
+    /// <summary>
+    /// The stored raw array with the displayed score replaced (element 5 when the overtime score is shown, else 0):
+    /// a score correction must not wipe the cards, corners and penalties the provider sent.
+    /// </summary>
+    private static int[]? WithDisplayedScore(int[]? stored, int? score)
+    {
+        if (score is not int v) return null;
+        var raw = stored is { Length: 7 } ? (int[])stored.Clone() : new int[7];
+        if (raw[5] > 0 && v > 0)
+        {
+            raw[5] = v;
+        }
+        else
+        {
+            raw[0] = v;
+            raw[5] = 0; // a 0 shown during overtime: no overtime score either
+        }
+
+        return raw;
     }
 
     public Task<bool> MarkStale(TimeSpan quiet)
