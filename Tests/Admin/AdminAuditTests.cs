@@ -124,6 +124,8 @@ public sealed class AdminAuditTests(AdminClusterFixture f) : IClassFixture<Admin
         await grain.Apply(Updates.Score(UpdateSource.Api, t0 + 41_000, 2, 0, 0, phaseKickoff: ko + 120)); // the same again: no new event
         await grain.Apply(Updates.Status(UpdateSource.Api, t0 + 42_000, 1)); // backwards, seen once: unconfirmed
         await grain.Apply(Updates.Score(UpdateSource.Api, t0 + 43_000, 42, 0, 0)); // bad input
+        // A match is known to a correction once its first row is written (within a flush of its first update).
+        await WaitAsync(async () => (await f.Db.Table.ReadAsync(id))?.StatusId == 2, "the first row");
         var (status, answer) = await PostAsync(f.A, id, """{"reason": "goal confirmed by the referee", "fields": {"home_score": 1}}""", f.Key);
         Assert.True(status == HttpStatusCode.OK, answer.ToString());
 
