@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.GoalGpt.Grains.Audit;
+using Orleans.GoalGpt.Grains.Diagnostics;
+using Orleans.GoalGpt.Tests.Infrastructure;
+using Orleans.GoalGpt.Tests.Integration;
+using Xunit;
+
+namespace Orleans.GoalGpt.Tests.Admin;
+
+/// <summary>The retention job against the real table.</summary>
+[Collection(RealServers.Name)]
+public sealed class AuditRetentionTests : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+
+    public async Task InitializeAsync() => _db = await TestDatabase.CreateAsync();
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    [Fact]
+    public async Task Retention_deletes_the_events_older_than_the_setting_and_keeps_the_rest()
+    {
+        var now = DateTimeOffset.UtcNow;
+        await _db.ExecuteAsync($"""
+            INSERT INTO match_events (external_id, kind, field, observed_at, recorded_at) VALUES
+              ('r1', 'value_changed', 'home_score', 1, now() - interval '31 days'),
+              ('r1', 'value_changed', 'home_score', 2, now() - interval '29 days'),
+              ('r2', 'var_correction', 'away_score', 3, now() - interval '15 days'),
+              ('r2', 'admin_correction', null, 4, now())
+            """);
+        using var meters = new TestMeterFactory();
+        var retention = new AuditRetention(new MatchEventsTable(_db.DataSource), Options.Create(new AuditOptions { Retention = TimeSpan.FromDays(30) }),
+            new FakeTimeProvider(now), new GoalGptMetrics(meters), NullLogger<AuditRetention>.Instance);
+        Assert.Equal(1, await retention.RunOnceAsync());
+        Assert.Equal([2L, 3L, 4L], await ObservedAsync());
+        Assert.Equal(0, await retention.RunOnceAsync());
+
+        var fourteen = new AuditRetention(new MatchEventsTable(_db.DataSource), Options.Create(new AuditOptions()),
+            new FakeTimeProvider(now), new GoalGptMetrics(meters), NullLogger<AuditRetention>.Instance);
+        Assert.Equal(2, await fourteen.RunOnceAsync());
+        Assert.Equal([4L], await ObservedAsync());
+    }
+
+    private async Task<List<long>> ObservedAsync()
+    {
+        await using var cmd = _db.DataSource.CreateCommand("SELECT observed_at FROM match_events ORDER BY observed_at");
+        await using var r = await cmd.ExecuteReaderAsync();
+        var list = new List<long>();
+        while (await r.ReadAsync()) list.Add(r.GetInt64(0));
+        return list;
+    }
+
+    private sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
+    {
+        private readonly List<System.Diagnostics.Metrics.Meter> _meters = [];
+
+        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
+        {
+            var meter = new System.Diagnostics.Metrics.Meter(options);
+            _meters.Add(meter);
+            return meter;
+        }
+
+        public void Dispose() => _meters.ForEach(m => m.Dispose());
+    }
+}
