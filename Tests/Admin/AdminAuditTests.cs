@@ -36,8 +36,17 @@ public sealed class AdminAuditTests(AdminClusterFixture f) : IClassFixture<Admin
         Assert.Contains(blocked.Fields, x => x.Field == "second_half_kickoff_ts" && x.Reason == RejectReasons.KickoffOverwriteBlocked);
         await WaitAsync(async () => (await f.Db.Table.ReadAsync(id))?.SecondHalfKickoffTs == nowS - 600, "the provider's row");
 
-        // Through the other silo than the one the match lives on, or the same: either answers only after the write.
-        var (status, answer) = await PostAsync(f.B, id, $$$"""{"reason": "provider sent wrong kick-off", "fields": {"second_half_kickoff_ts": {{{nowS - 540}}}, "status_id": 2}}""", f.Key);
+        // The interleaving forced: the test holds the match's row lock, so the write-behind's upsert of the
+        // correction waits on it (seen in pg_stat_activity); the answer must wait too.
+        await using var blocker = await f.Db.DataSource.OpenConnectionAsync();
+        await using var tx = await blocker.BeginTransactionAsync();
+        await using (var lockRow = new Npgsql.NpgsqlCommand($"SELECT 1 FROM ts_matches WHERE external_id = '{id}' FOR UPDATE", blocker, tx)) await lockRow.ExecuteScalarAsync();
+        var post = PostAsync(f.B, id, $$$"""{"reason": "provider sent wrong kick-off", "fields": {"second_half_kickoff_ts": {{{nowS - 540}}}, "status_id": 2}}""", f.Key);
+        await WaitAsync(async () => await f.Db.ScalarAsync(
+            $"SELECT count(*) FROM pg_stat_activity WHERE datname = '{f.Db.Name}' AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO ts_matches%'") > 0, "the upsert waiting on the row lock");
+        Assert.NotSame(post, await Task.WhenAny(post, Task.Delay(TimeSpan.FromSeconds(2)))); // not answered while its row cannot be written
+        await tx.RollbackAsync();
+        var (status, answer) = await post;
         var row = await f.Db.Table.ReadAsync(id); // read at once: no waiting
         Assert.True(status == HttpStatusCode.OK, answer.ToString());
         Assert.Equal("applied", answer.GetProperty("fields").GetProperty("second_half_kickoff_ts").GetProperty("outcome").GetString());

@@ -45,6 +45,7 @@ public sealed class AdminClusterFixture : IAsyncLifetime
             ["Orleans__GatewayPort"] = (31200 + n).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Dashboard__Enabled"] = "false",
             ["Admin__Keys__ops"] = AdminKeys.Hash(Key),
+            ["Admin__CorrectionWriteTimeout"] = "00:00:20", // the test holding a row lock for 2 s must not see a 503
             ["Admin__Keys__oncall"] = AdminKeys.Hash(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))),
             ["Jobs__Enabled"] = "true",
             ["Jobs__KeepAliveInterval"] = "00:00:02",
