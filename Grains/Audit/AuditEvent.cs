@@ -104,6 +104,8 @@ public static class AuditEvents
             if (f.Outcome == FieldOutcome.Applied)
             {
                 if (!before.TryGet(f.Field, out var old) || !now.TryGet(f.Field, out var @new) || old == @new) continue;
+                // A raw array that changed with its side's displayed score says nothing more than the score's event (half the rows per goal).
+                if (f.Field is "home_scores" or "away_scores" && ScoreChanged(before, now, f.Field)) continue;
                 events.Add(new(matchId, AuditKinds.ValueChanged, f.Field, old, @new, source, u.ObservedAtMs));
             }
             else if (f.Outcome == FieldOutcome.Rejected && IsBadInput(f.Reason))
@@ -141,6 +143,9 @@ public static class AuditEvents
 
         return events;
     }
+
+    private static bool ScoreChanged(AuditValues before, AuditValues now, string rawField) =>
+        rawField == "home_scores" ? before.HomeScore?.Value != now.HomeScore?.Value : before.AwayScore?.Value != now.AwayScore?.Value;
 
     /// <summary>Rejections that say the input was wrong (not the rules working on good input: stale, held, blocked, backlog).</summary>
     private static bool IsBadInput(string? reason) =>
