@@ -101,7 +101,7 @@ public static partial class AdminEndpoints
             CorrectionWrite.NoLease => Unavailable(http, new CorrectionAnswer(external_id, false, [],
                 "the match has no owner that can write right now (Redis or PostgreSQL unreachable); nothing was applied, retry")),
             CorrectionWrite.Refused => Unavailable(http, new CorrectionAnswer(external_id, false, fields,
-                "the match's owner changed while writing; the fields listed were applied in memory and go to the next owner; read the match or retry")),
+                "the row was refused (the match's owner changed while writing, or PostgreSQL refused the row); the fields listed were applied in memory and go to the next owner or with the match's next row; read the match or retry")),
             _ => Unavailable(http, new CorrectionAnswer(external_id, false, fields,
                 $"the row was not written within {keys.CorrectionWriteTimeout.TotalSeconds:0.#} s (PostgreSQL slow or down); the fields listed were applied in memory and are written when it can; retrying is safe")),
         };
