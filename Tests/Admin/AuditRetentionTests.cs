@@ -43,6 +43,27 @@ public sealed class AuditRetentionTests : IAsyncLifetime
         Assert.Equal([4L], await ObservedAsync());
     }
 
+    [Fact]
+    public async Task Migration_0007_is_idempotent_and_rolls_back()
+    {
+        var sql = Path.Combine(AppContext.BaseDirectory, "sql");
+        await _db.ExecuteAsync("INSERT INTO match_events (external_id, kind, observed_at) VALUES ('m', 'value_changed', 1)");
+        await _db.ExecuteAsync("INSERT INTO ts_matches (external_id, status_id, stale_since) VALUES ('m', 2, 1795960000)");
+        await _db.ExecuteAsync(await File.ReadAllTextAsync(Directory.GetFiles(Path.Combine(sql, "migrations"), "0007_*.sql").Single())); // again: nothing changes
+        Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM match_events"));
+        Assert.Equal(1795960000, (await _db.Table.ReadAsync("m"))!.StaleSince);
+
+        await _db.Migrator().RollbackAsync("0007");
+        await _db.ExecuteAsync(await File.ReadAllTextAsync(Directory.GetFiles(Path.Combine(sql, "rollback"), "0007_*.sql").Single())); // twice: idempotent
+        Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM information_schema.tables WHERE table_name = 'match_events'"));
+        Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM information_schema.columns WHERE table_name = 'ts_matches' AND column_name = 'stale_since'"));
+        Assert.Equal(["migrations.0007_match_events_stale_since.sql"], _db.Migrator().Pending());
+
+        await _db.Migrator().MigrateAsync();
+        Assert.Null((await _db.Table.ReadAsync("m"))!.StaleSince);
+        Assert.Equal(2, (await _db.Table.ReadAsync("m"))!.StatusId);
+    }
+
     private async Task<List<long>> ObservedAsync()
     {
         await using var cmd = _db.DataSource.CreateCommand("SELECT observed_at FROM match_events ORDER BY observed_at");
