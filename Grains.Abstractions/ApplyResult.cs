@@ -45,3 +45,28 @@ public static class RejectReasons
     /// <summary>Retryable: the match holds its most unwritten updates and has no lease (nothing of the update was applied).</summary>
     public const string BacklogFull = "backlog_full";
 }
+
+/// <summary>Whether an admin correction's row reached <c>ts_matches</c> before the answer.</summary>
+public enum CorrectionWrite
+{
+    /// <summary>A row holding the correction (and its audit event) is in ts_matches.</summary>
+    Written = 0,
+
+    /// <summary>Applied in the match's memory, not written within the time given (PostgreSQL slow or down): written later like any acknowledged update.</summary>
+    NotWrittenInTime = 1,
+
+    /// <summary>The match holds no lease now (Redis down, another owner): nothing was applied.</summary>
+    NoLease = 2,
+
+    /// <summary>The row was refused (a newer owner took the match, or PostgreSQL refused the row): applied here, handed to the next owner.</summary>
+    Refused = 3,
+
+    /// <summary>The match was never seen: nothing was applied (a correction does not create a match).</summary>
+    UnknownMatch = 4,
+}
+
+/// <summary>What an admin correction did: the per-field decisions and whether its row was written.</summary>
+[GenerateSerializer, Immutable, Alias("goalgpt.CorrectionResult")]
+public sealed record CorrectionResult(
+    [property: Id(0)] ApplyResult Result,
+    [property: Id(1)] CorrectionWrite Write);

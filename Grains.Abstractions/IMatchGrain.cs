@@ -34,6 +34,21 @@ public interface IMatchGrain : IGrainWithStringKey
     [Alias("Persist")]
     Task<bool> Persist();
 
+    /// <summary>
+    /// An admin correction (source admin, observed now): applied under the rules, then answered only once the
+    /// match's row holding it (and its audit event with <paramref name="reason"/> and <paramref name="keyName"/>)
+    /// is in ts_matches, or <paramref name="writeTimeout"/> has passed.
+    /// </summary>
+    [Alias("Correct")]
+    Task<CorrectionResult> Correct(AdminCorrection correction, string reason, string keyName, TimeSpan writeTimeout);
+
+    /// <summary>
+    /// The watchdog found this live match gone from the provider: flags it stale (<c>stale_since</c> = now) unless
+    /// the match is not live, already flagged, or was observed within <paramref name="quiet"/>. True when flagged now.
+    /// </summary>
+    [Alias("MarkStale")]
+    Task<bool> MarkStale(TimeSpan quiet);
+
     /// <summary>The current state with provenance.</summary>
     [Alias("GetSnapshot")]
     Task<MatchSnapshot> GetSnapshot();

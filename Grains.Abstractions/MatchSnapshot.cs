@@ -32,4 +32,7 @@ public sealed record MatchSnapshot
 
     /// <summary>The fencing epoch of the activation's lease; null while it holds none.</summary>
     [Id(18)] public long? FenceToken { get; init; }
+
+    /// <summary>Unix seconds since the watchdog flagged the live match stale (the provider stopped returning it); null: fresh.</summary>
+    [Id(19)] public long? StaleSince { get; init; }
 }

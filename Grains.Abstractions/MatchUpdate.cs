@@ -47,3 +47,22 @@ public sealed record MatchUpdate
     /// <summary>A minute carried by the update (no provider field has one; an admin correction may).</summary>
     [Id(14)] public int? Minute { get; init; }
 }
+
+/// <summary>
+/// What an operator corrects (<c>POST /v1/admin/matches/{id}/corrections</c>): every field optional. The
+/// grain turns it into a <see cref="MatchUpdate"/> with source admin, observed now; a score replaces the
+/// displayed score only (cards, corners and penalties of the stored raw array stay).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("goalgpt.AdminCorrection")]
+public sealed record AdminCorrection
+{
+    [Id(0)] public int? StatusId { get; init; }
+    [Id(1)] public int? HomeScore { get; init; }
+    [Id(2)] public int? AwayScore { get; init; }
+    [Id(3)] public long? FirstHalfKickoffTs { get; init; }
+    [Id(4)] public long? SecondHalfKickoffTs { get; init; }
+    [Id(5)] public long? OvertimeKickoffTs { get; init; }
+
+    /// <summary>A minute to show while the phase's kick-off is unknown (carried for 120 s, domain rule 4).</summary>
+    [Id(6)] public int? Minute { get; init; }
+}

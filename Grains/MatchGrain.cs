@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Audit;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Jobs;
 using Orleans.GoalGpt.Grains.Merge;
@@ -107,6 +108,81 @@ public sealed partial class MatchGrain(
 
     public Task<bool> RefreshMinute() => Task.FromResult(_validKey && RecomputeMinute());
 
+    public async Task<CorrectionResult> Correct(AdminCorrection correction, string reason, string keyName, TimeSpan writeTimeout)
+    {
+        var s = state.State;
+        // A correction never creates a match: an id mistyped by an operator must not become a row the jobs then keep live.
+        if (!_validKey || (s.Status is null && s.MatchTime is null && s.HomeScore is null && s.AwayScore is null && s.FirstHalfKickoff is null))
+        {
+            return new CorrectionResult(new ApplyResult([]), CorrectionWrite.UnknownMatch);
+        }
+
+        if (!_owner.Leased && !_owner.FencedOut) await _owner.TakeAsync(reload: true, CancellationToken.None);
+        if (!_owner.Leased) return new CorrectionResult(new ApplyResult([]), CorrectionWrite.NoLease);
+
+        var update = new MatchUpdate
+        {
+            Source = UpdateSource.Admin,
+            ObservedAtMs = Now(),
+            StatusId = correction.StatusId,
+            HomeScores = WithDisplayedScore(s.HomeScores?.Value, correction.HomeScore),
+            AwayScores = WithDisplayedScore(s.AwayScores?.Value, correction.AwayScore),
+            FirstHalfKickoffTs = correction.FirstHalfKickoffTs,
+            SecondHalfKickoffTs = correction.SecondHalfKickoffTs,
+            OvertimeKickoffTs = correction.OvertimeKickoffTs,
+            Minute = correction.Minute,
+        };
+        var result = ApplyOne(update, bounded: true, out _, reason, keyName);
+        if (result.Fields.Any(f => f.Reason == RejectReasons.BacklogFull)) return new CorrectionResult(result, CorrectionWrite.NoLease);
+        // What only grain state keeps (a carried minute) is saved before the answer too.
+        if (_stateDirty) await SaveStateAsync();
+        if (!_owner.Write(["correction"], urgent: true)) return new CorrectionResult(result, CorrectionWrite.Refused);
+        writer.Wake();
+        var written = await _owner.WaitWrittenAsync(writeTimeout);
+        return new CorrectionResult(result, written switch
+        {
+            true => CorrectionWrite.Written,
+            false => CorrectionWrite.Refused,
+            null => CorrectionWrite.NotWrittenInTime,
+        });
+    }
+
+    /// <summary>
+    /// The stored raw array with the displayed score replaced (element 5 when the overtime score is shown, else 0):
+    /// a score correction must not wipe the cards, corners and penalties the provider sent.
+    /// </summary>
+    private static int[]? WithDisplayedScore(int[]? stored, int? score)
+    {
+        if (score is not int v) return null;
+        var raw = stored is { Length: 7 } ? (int[])stored.Clone() : new int[7];
+        if (raw[5] > 0 && v > 0)
+        {
+            raw[5] = v;
+        }
+        else
+        {
+            raw[0] = v;
+            raw[5] = 0; // a 0 shown during overtime: no overtime score either
+        }
+
+        return raw;
+    }
+
+    public Task<bool> MarkStale(TimeSpan quiet)
+    {
+        var s = state.State;
+        if (!_validKey || s.StaleSince is not null || !MatchPhases.IsLive(s.Status?.Value)) return Task.FromResult(false);
+        var now = Now();
+        // The watchdog read a row; this grain may have observed the match since (a row waits up to the confirmation delay).
+        var lastSeen = new[] { s.Status?.ObservedAtMs, s.HomeScore?.ObservedAtMs, s.AwayScore?.ObservedAtMs, s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs }.Max() ?? 0;
+        if (lastSeen >= now - (long)quiet.TotalMilliseconds) return Task.FromResult(false);
+        s.StaleSince = now / 1000;
+        _owner.Record([new AuditEvent(Id, AuditKinds.StaleFlagged, "stale_since", null, AuditValues.Text(s.StaleSince), UpdateSource.Watchdog.ToWire(), now)]);
+        _owner.Write(["stale_since"]);
+        LogStale(Id, lastSeen);
+        return Task.FromResult(true);
+    }
+
     public Task<MatchSnapshot> GetSnapshot()
     {
         var s = state.State;
@@ -131,10 +207,11 @@ public sealed partial class MatchGrain(
             PendingRegressionStatus = s.Regression?.Status,
             RepollRequested = s.RepollRequested,
             FenceToken = _validKey ? _owner.FenceToken : null,
+            StaleSince = s.StaleSince,
         });
     }
 
-    private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow)
+    private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow, string? correctionReason = null, string? keyName = null)
     {
         saveNow = false;
         var source = update.Source.ToWire();
@@ -157,8 +234,11 @@ public sealed partial class MatchGrain(
         var s = state.State;
         var regressionBefore = s.Regression;
         var extrasBefore = MatchStateExtras.Of(s);
+        var auditBefore = AuditValues.Of(s);
         var now = Now();
         var outcome = FieldMerge.Apply(s, update, now);
+        var audit = AuditEvents.Of(Id, update, auditBefore, s, outcome, correctionReason, keyName);
+        _owner.Record(audit);
         var minuteChanged = MinuteClock.Recompute(s, now, out var corrected);
 
         Count(outcome.Result, source);
@@ -168,12 +248,18 @@ public sealed partial class MatchGrain(
         // The row carries every value; only what it lacks needs a state save.
         var extrasChanged = MatchStateExtras.Of(s) != extrasBefore;
         if (extrasChanged) _stateDirty = true;
-        if (outcome.Result.AnyApplied || extrasChanged) _owner.Accepted(update, extrasChanged);
+        // A correction is kept until written even when it changed nothing: its answer waits for that row.
+        if (outcome.Result.AnyApplied || extrasChanged || correctionReason is not null) _owner.Accepted(update, extrasChanged);
 
         if (outcome.Result.AnyApplied || minuteChanged)
         {
             var fields = outcome.Result.Fields.Where(f => f.Outcome == FieldOutcome.Applied).Select(f => f.Field);
             _owner.Write(minuteChanged ? fields.Concat(MinuteFields) : fields);
+        }
+        else if (_owner.AuditHeld > 0)
+        {
+            // Events of an update that changed nothing (a blocked overwrite, a held regression) ride with the unchanged row.
+            _owner.Write(["audit"]);
         }
 
         // A pending confirmation lives only in grain state: keep it across reactivation.
@@ -325,6 +411,9 @@ public sealed partial class MatchGrain(
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Match {MatchId}: minute_corrected in status {Phase}: {From} -> {To} (counted from {Basis}; on {Trigger})")]
     private partial void LogMinuteCorrected(string matchId, int phase, int from, int to, MinuteBasis basis, string trigger);
+
+    [LoggerMessage(EventId = 3040, Level = LogLevel.Warning, Message = "Match {MatchId}: live and gone from the provider (last observed at {LastSeenMs} ms); flagged stale, not ended")]
+    private partial void LogStale(string matchId, long lastSeenMs);
 
     [LoggerMessage(EventId = 3031, Level = LogLevel.Warning, Message = "Match {MatchId}: kick-off {Field} changed {From} -> {To} by {Source}")]
     private partial void LogKickoffChanged(string matchId, string field, long from, long to, string source);

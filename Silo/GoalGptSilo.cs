@@ -64,6 +64,10 @@ public static class GoalGptSilo
         services.AddOptions<MatchGrainOptions>().BindConfiguration(MatchGrainOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<LockOptions>().BindConfiguration(LockOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section);
+        services.AddOptions<Grains.Audit.AuditOptions>().BindConfiguration(Grains.Audit.AuditOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Grains.Audit.MatchEventsTable>();
+        services.AddSingleton<Grains.Audit.AuditRetention>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<Grains.Audit.AuditRetention>());
         AddIngest(services, configuration);
         return silo;
     }

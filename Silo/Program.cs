@@ -15,16 +15,24 @@ if (args is ["healthcheck", ..])
     return await HostUrls.ProbeAsync(builder.Configuration, LocalUrls, "/health/ready");
 }
 
+// An operator makes an admin key's setting: the key on standard input, only its hash printed.
+if (args is ["hash-admin-key", ..])
+{
+    return Orleans.GoalGpt.Silo.Admin.AdminKeys.HashCommand(Console.In, Console.Out, Console.Error);
+}
+
 HostUrls.DefaultTo(builder, LocalUrls);
 
 ConnectionSettings settings;
 ShutdownSettings shutdown;
 DashboardAccessOptions dashboard;
+Orleans.GoalGpt.Silo.Admin.AdminKeys adminKeys;
 try
 {
     settings = ConnectionSettings.From(builder.Configuration);
     shutdown = ShutdownSettings.From(builder.Configuration);
     dashboard = DashboardAccessOptions.From(builder.Configuration);
+    adminKeys = Orleans.GoalGpt.Silo.Admin.AdminKeys.From(builder.Configuration);
 }
 catch (Microsoft.Extensions.Options.OptionsValidationException ex)
 {
@@ -81,9 +89,11 @@ builder.UseOrleans(silo =>
 
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdown.Timeout);
 builder.AddGoalGptOperations(dashboard);
+builder.Services.AddSingleton(adminKeys);
 
 var app = builder.Build();
 app.MapGoalGptOperations();
+Orleans.GoalGpt.Silo.Admin.AdminEndpoints.MapGoalGptAdmin(app);
 try
 {
     await app.RunAsync();

@@ -63,6 +63,35 @@ public sealed class GoalGptMetrics
         meter.CreateObservableGauge("goalgpt.ready", () => Readiness.Select(r =>
             new Measurement<int>(r.Value ? 1 : 0, new KeyValuePair<string, object?>("check", r.Key))),
             description: "1 while a readiness check (as /health/ready) passes on this silo, 0 while it fails, by check.");
+        AuditEvents = meter.CreateCounter<long>("goalgpt.audit.events", description: "Audit events written to match_events (with their rows).");
+        AuditStatements = meter.CreateCounter<long>("goalgpt.audit.statements", description: "Write-behind statements that carried audit events (one multi-row insert each).");
+        AuditEventsLost = meter.CreateCounter<long>("goalgpt.audit.events_lost", description: "Audit events not written, by reason (quarantined row, bound of an activation without a lease).");
+        AuditEventsDeleted = meter.CreateCounter<long>("goalgpt.audit.events_deleted", description: "Audit events deleted by the retention job.");
+        AdminCorrections = meter.CreateCounter<long>("goalgpt.admin.corrections", description: "Admin correction requests, by outcome (applied, bad_input, unauthorized, forbidden, not_found, not_written).");
+        meter.CreateObservableGauge<long>("goalgpt.matches.stale", () => StaleNow() is { } s ? [new Measurement<long>(s.Count)] : Array.Empty<Measurement<long>>(),
+            description: "Live matches flagged stale (stale_since set), as the watchdog last read them.");
+        meter.CreateObservableGauge<double>("goalgpt.matches.stale_oldest_age", () => StaleNow() is { } s ? [new Measurement<double>(s.OldestAgeS)] : Array.Empty<Measurement<double>>(), unit: "s",
+            description: "How long the longest-stale live match has been stale (0: none), as the watchdog last read it.");
+    }
+
+    public Counter<long> AuditEvents { get; }
+    public Counter<long> AuditStatements { get; }
+    public Counter<long> AuditEventsLost { get; }
+    public Counter<long> AuditEventsDeleted { get; }
+    public Counter<long> AdminCorrections { get; }
+
+    private (long Count, long? OldestSince, DateTimeOffset ReadAt, TimeProvider Time)? _stale;
+
+    /// <summary>Records the stale live matches the watchdog read: how many, and the oldest <c>stale_since</c> (unix s).</summary>
+    public void StaleRead(long count, long? oldestSince, TimeProvider time) => _stale = (count, oldestSince, time.GetUtcNow(), time);
+
+    /// <summary>Reported only while fresh (the watchdog runs on one silo at a time and may move).</summary>
+    private (long Count, double OldestAgeS)? StaleNow()
+    {
+        if (_stale is not { } s) return null;
+        var now = s.Time.GetUtcNow();
+        if (now - s.ReadAt > TimeSpan.FromMinutes(5)) return null;
+        return (s.Count, s.OldestSince is long since ? Math.Max(0, now.ToUnixTimeSeconds() - since) : 0);
     }
 
     public Counter<long> RowsQuarantined { get; }

@@ -29,6 +29,8 @@ public abstract partial class FeedJobGrain(string name, IPersistentState<JobCurs
 
     protected TimeProvider Time => services.Time;
 
+    protected FeedJobServices Services => services;
+
     protected long NowMs => Time.GetUtcNow().ToUnixTimeMilliseconds();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)

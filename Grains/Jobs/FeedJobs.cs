@@ -159,7 +159,19 @@ public sealed class WatchdogJobGrain(
         }
 
         foreach (var id in asked) Cursor.PendingRepolls.Remove(id);
+
+        // Rule 6: a live match the provider no longer returns is flagged stale, never ended (its grain decides,
+        // knowing whether it was observed since the row was read). A fresh observation clears the flag.
+        var flagged = 0;
+        foreach (var c in candidates.Where(c => missing.Contains(c.ExternalId)))
+        {
+            if (await GrainFactory.GetGrain<IMatchGrain>(c.ExternalId).MarkStale(o.StaleAfter)) flagged++;
+        }
+
+        var (stale, oldest) = await table.ReadStaleAsync(ct);
+        Services.Metrics.StaleRead(stale, oldest, Time);
         return $"requests={requests} candidates={wanted.Count} stale={candidates.Count(c => c.Reason == "stale")} " +
-               $"overdue={candidates.Count(c => c.Reason == "overdue")} regression={asked.Count} not_found={missing.Count} {counts}";
+               $"overdue={candidates.Count(c => c.Reason == "overdue")} regression={asked.Count} not_found={missing.Count} " +
+               $"flagged_stale={flagged} stale_live={stale} {counts}";
     }
 }

@@ -129,7 +129,23 @@ public static partial class FieldMerge
             }
         }
 
+        ClearStale(state, u, fields);
         return new MergeOutcome(new ApplyResult(fields), events);
+    }
+
+    /// <summary>
+    /// Rule 6: a fresh provider observation of the match (any field applied or confirmed, observed after the
+    /// watchdog flagged it) clears <see cref="MatchState.StaleSince"/>; so does the match leaving the live states.
+    /// </summary>
+    private static void ClearStale(MatchState state, MatchUpdate u, List<FieldResult> fields)
+    {
+        if (state.StaleSince is not long since) return;
+        var fresh = u.Source is UpdateSource.Api or UpdateSource.Mqtt or UpdateSource.Watchdog
+            && u.ObservedAtMs >= since * 1000
+            && fields.Any(f => f.Outcome != FieldOutcome.Rejected);
+        if (!fresh && MatchPhases.IsLive(state.Status?.Value)) return;
+        state.StaleSince = null;
+        fields.Add(new("stale_since", FieldOutcome.Applied));
     }
 
     private static MergeOutcome RejectWhole(MatchUpdate u, string reason, List<MergeEvent> events)

@@ -19,4 +19,7 @@ public static class MatchPhases
 
     /// <summary>6 is the deprecated overtime id: treated as 5.</summary>
     public static int Normalize(int status) => status == OvertimeDeprecated ? Overtime : status;
+
+    /// <summary>In play: 2, 3, 4, 5 (6) or 7.</summary>
+    public static bool IsLive(int? status) => status is FirstHalf or HalfTime or SecondHalf or Overtime or OvertimeDeprecated or Penalties;
 }

@@ -79,6 +79,9 @@ public sealed class MatchState
     /// <summary>What the minute high-water mark was counted from, and its key (start in unix s, or a carried minute's observation time).</summary>
     [Id(41)] public MinuteBasis MinuteBasis { get; set; }
     [Id(42)] public long MinuteBasisKey { get; set; }
+
+    /// <summary>Unix seconds since the watchdog found this live match gone from the provider; null: fresh (also a ts_matches column).</summary>
+    [Id(60)] public long? StaleSince { get; set; }
 }
 
 /// <summary>

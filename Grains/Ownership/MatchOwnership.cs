@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Audit;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Merge;
 using Orleans.GoalGpt.Grains.Storage;
@@ -41,6 +42,7 @@ public sealed partial class MatchOwnership(
     private long? _unsavedStateFrom;
     private int? _lastValues;
     private bool _refusing;
+    private readonly AuditTrail _audit = new();
 
     /// <summary>What the write-behind did with this activation's rows.</summary>
     public WriteCursor Cursor { get; } = new();
@@ -93,8 +95,39 @@ public sealed partial class MatchOwnership(
         var values = row.ValuesHash();
         var valuesChanged = _lastValues != values; // a collision only delays the write to the confirmation delay
         _lastValues = values;
-        writer.Enqueue(row, fields, valuesChanged, Cursor, _version, urgent);
+        writer.Enqueue(row, fields, valuesChanged, Cursor, _version, urgent, _audit.Take());
         return true;
+    }
+
+    /// <summary>Audit events of this activation's decisions: they ride with the next row it writes.</summary>
+    public void Record(List<AuditEvent> events)
+    {
+        if (events.Count == 0) return;
+        var dropped = _audit.Add(events);
+        if (dropped > 0) metrics.AuditEventsLost.Add(dropped, new KeyValuePair<string, object?>("reason", "bound"));
+    }
+
+    /// <summary>Audit events held for the next row.</summary>
+    public int AuditHeld => _audit.Held;
+
+    /// <summary>
+    /// Waits (at most <paramref name="timeout"/>) until a row holding everything accepted so far is in ts_matches:
+    /// true when written, false when refused (fenced out) or quarantined, null when the time ran out or no lease is held.
+    /// </summary>
+    public async Task<bool?> WaitWrittenAsync(TimeSpan timeout)
+    {
+        if (_lease is not { } held) return null;
+        using var bound = new CancellationTokenSource(timeout, time);
+        try
+        {
+            var written = await Cursor.WaitWrittenAsync(_version, held.Lease.FenceToken, bound.Token);
+            if (!written) CheckFence();
+            return written;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
     }
 
     /// <summary>On the grain's timer: drops what is written, notices a lapse or a fence-out, re-takes a lost lease when due.</summary>

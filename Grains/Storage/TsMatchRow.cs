@@ -58,6 +58,9 @@ public sealed record TsMatchRow
 
     public bool AwayScoreDropConfirmed { get; init; }
 
+    /// <summary>Unix seconds since the watchdog found the live match gone from the provider (null: fresh).</summary>
+    public long? StaleSince { get; init; }
+
     /// <summary>
     /// A hash of every value and source, observation times left out: two rows with the same hash
     /// differ (but for a hash collision) at most in observation times, a poll that confirmed what was known.
@@ -120,6 +123,7 @@ public sealed record TsMatchRow
         ProviderUpdateTime = s.ProviderUpdateTime,
         HomeScoreDropConfirmed = s.HomeScoreDropConfirmed,
         AwayScoreDropConfirmed = s.AwayScoreDropConfirmed,
+        StaleSince = s.StaleSince,
     };
 
     /// <summary>
@@ -172,6 +176,9 @@ public sealed record TsMatchRow
         {
             s.ProviderUpdateTime = put;
         }
+
+        // The row is written within a flush of every change of the flag, grain state only every minute: the row's is the newer.
+        s.StaleSince = StaleSince;
 
         if (MinuteTimestamp is long mts && (s.Minute is null || mts > s.Minute.ObservedAtMs))
         {

@@ -71,7 +71,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             first_half_kickoff_ts, first_half_kickoff_source, first_half_kickoff_timestamp,
             second_half_kickoff_ts, second_half_kickoff_source, second_half_kickoff_timestamp,
             overtime_kickoff_ts, overtime_kickoff_source, overtime_kickoff_timestamp,
-            provider_update_time, fence_token
+            provider_update_time, fence_token, stale_since
         """;
 
     private static readonly string UpsertSql = $"""
@@ -90,6 +90,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             {Kickoff("second_half_kickoff_ts")},
             {Kickoff("overtime_kickoff_ts")},
             provider_update_time = GREATEST(t.provider_update_time, EXCLUDED.provider_update_time),
+            stale_since = EXCLUDED.stale_since,
             updated_at = now()
         -- The fence is checked on the row this statement locked, at its newest version (a sub-select would
         -- read the statement's snapshot, older than a lease taken while this statement waited for the lock).
@@ -131,7 +132,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
         overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token,
         first_half_kickoff_timestamp, second_half_kickoff_timestamp, overtime_kickoff_timestamp,
-        status_id_confirmed, home_score_drop_confirmed, away_score_drop_confirmed
+        status_id_confirmed, home_score_drop_confirmed, away_score_drop_confirmed, stale_since
         """;
 
     /// <summary>
@@ -139,10 +140,45 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
     /// database refused because their fencing epoch is outdated.
     /// </summary>
     public async Task<IReadOnlyList<string>> UpsertAsync(IReadOnlyList<TsMatchRow> rows, CancellationToken ct = default)
+        => await UpsertAsync(rows, [], ct).ConfigureAwait(false);
+
+    // The audit events of a flush go in the statement that writes their rows: one multi-row insert, and only
+    // for the rows the upsert wrote (a row fenced out takes its events with it).
+    private static readonly string UpsertWithEventsSql = $"""
+        WITH up AS (
+        {UpsertSql}
+        ), ev AS (
+            INSERT INTO match_events (external_id, kind, field, old_value, new_value, source, observed_at, reason, key_name)
+            SELECT e.external_id, e.kind, e.field, e.old_value, e.new_value, e.source, e.observed_at, e.reason, e.key_name
+            FROM unnest(@e_external_id, @e_kind, @e_field, @e_old_value, @e_new_value, @e_source, @e_observed_at, @e_reason, @e_key_name)
+                AS e(external_id, kind, field, old_value, new_value, source, observed_at, reason, key_name)
+            WHERE e.external_id IN (SELECT external_id FROM up)
+        )
+        SELECT external_id FROM up
+        """;
+
+    /// <summary>
+    /// As <see cref="UpsertAsync(IReadOnlyList{TsMatchRow}, CancellationToken)"/>, and inserts <paramref name="events"/>
+    /// (audit events of those rows) in the same statement, for the rows written.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> UpsertAsync(IReadOnlyList<TsMatchRow> rows, IReadOnlyList<Audit.AuditEvent> events, CancellationToken ct = default)
     {
         if (rows.Count == 0) return [];
-        await using var cmd = dataSource.CreateCommand(UpsertSql);
+        await using var cmd = dataSource.CreateCommand(events.Count == 0 ? UpsertSql : UpsertWithEventsSql);
         var p = cmd.Parameters;
+        if (events.Count > 0)
+        {
+            Add(p, "e_external_id", NpgsqlDbType.Text, events.Select(e => e.MatchId));
+            Add(p, "e_kind", NpgsqlDbType.Text, events.Select(e => e.Kind));
+            Add(p, "e_field", NpgsqlDbType.Text, events.Select(e => e.Field));
+            Add(p, "e_old_value", NpgsqlDbType.Text, events.Select(e => e.Old));
+            Add(p, "e_new_value", NpgsqlDbType.Text, events.Select(e => e.New));
+            Add(p, "e_source", NpgsqlDbType.Text, events.Select(e => e.Source));
+            Add(p, "e_observed_at", NpgsqlDbType.Bigint, events.Select(e => e.ObservedAtMs));
+            Add(p, "e_reason", NpgsqlDbType.Text, events.Select(e => e.Reason));
+            Add(p, "e_key_name", NpgsqlDbType.Text, events.Select(e => e.KeyName));
+        }
+
         Add(p, "external_id", NpgsqlDbType.Text, rows.Select(r => r.ExternalId));
         Add(p, "competition_id", NpgsqlDbType.Text, rows.Select(r => r.CompetitionId));
         Add(p, "home_team_id", NpgsqlDbType.Text, rows.Select(r => r.HomeTeamId));
@@ -181,6 +217,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         Add(p, "overtime_kickoff_source", NpgsqlDbType.Text, rows.Select(r => r.OvertimeKickoffSource));
         Add(p, "provider_update_time", NpgsqlDbType.Bigint, rows.Select(r => r.ProviderUpdateTime));
         Add(p, "fence_token", NpgsqlDbType.Bigint, rows.Select(r => r.FenceToken));
+        Add(p, "stale_since", NpgsqlDbType.Bigint, rows.Select(r => r.StaleSince));
         var written = new HashSet<string>(StringComparer.Ordinal);
         await using (var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
@@ -261,6 +298,27 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         return candidates;
     }
 
+    /// <summary>Live matches flagged stale: how many, and the oldest <c>stale_since</c> (unix s).</summary>
+    public async Task<(long Count, long? OldestSince)> ReadStaleAsync(CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT count(*), min(stale_since) FROM ts_matches WHERE status_id IN (2, 3, 4, 5, 7) AND stale_since IS NOT NULL");
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.ReadAsync(ct).ConfigureAwait(false);
+        return (reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
+    }
+
+    /// <summary>Whether the match was ever seen: its row holds a value (an epoch alone is no sighting).</summary>
+    public async Task<bool> KnownAsync(string externalId, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT EXISTS (SELECT 1 FROM ts_matches WHERE external_id = @id
+                AND (status_id IS NOT NULL OR match_time IS NOT NULL OR home_score IS NOT NULL OR away_score IS NOT NULL OR first_half_kickoff_ts IS NOT NULL))
+            """);
+        cmd.Parameters.AddWithValue("id", externalId);
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
     private static TsMatchRow ReadRow(NpgsqlDataReader r)
     {
         string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);
@@ -287,7 +345,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             OvertimeKickoffTs = L(28), OvertimeKickoffSource = S(29), ProviderUpdateTime = L(30), FenceToken = L(31),
             FirstHalfKickoffTimestamp = L(32), SecondHalfKickoffTimestamp = L(33), OvertimeKickoffTimestamp = L(34),
             StatusConfirmed = r.GetBoolean(35), HomeScoreDropConfirmed = r.GetBoolean(36), AwayScoreDropConfirmed = r.GetBoolean(37),
-            RawArraysDiscarded = discarded,
+            RawArraysDiscarded = discarded, StaleSince = L(38),
         };
     }
 

@@ -46,7 +46,11 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// A match's newest row, version <see cref="Version"/> of the activation behind <see cref="Cursor"/>;
     /// <see cref="ChangedTs"/> is when a value first changed in it (null: only times moved).
     /// </summary>
-    private sealed record Pending(TsMatchRow Row, long FirstAcceptedTs, long? ChangedTs, HashSet<string> Fields, WriteCursor? Cursor, long Version);
+    private sealed record Pending(TsMatchRow Row, long FirstAcceptedTs, long? ChangedTs, HashSet<string> Fields, WriteCursor? Cursor, long Version)
+    {
+        /// <summary>Audit events riding with the row: inserted by the statement that writes it, in order.</summary>
+        public List<Audit.AuditEvent>? Events { get; init; }
+    }
 
     /// <summary>Matches waiting to be written.</summary>
     public int Backlog
@@ -66,6 +70,10 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
 
     /// <summary>As above; <paramref name="urgent"/>: written at the next flush even if only times moved (a deactivation waits for it).</summary>
     public void Enqueue(TsMatchRow row, IEnumerable<string> fields, bool valuesChanged, WriteCursor? cursor, long version, bool urgent)
+        => Enqueue(row, fields, valuesChanged, cursor, version, urgent, null);
+
+    /// <summary>As above, with the audit events that ride with the row (<paramref name="events"/>: added to those of a row it supersedes).</summary>
+    public void Enqueue(TsMatchRow row, IEnumerable<string> fields, bool valuesChanged, WriteCursor? cursor, long version, bool urgent, List<Audit.AuditEvent>? events)
     {
         var now = _time.GetTimestamp();
         int count;
@@ -77,11 +85,15 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 _pending[row.ExternalId] = existing with
                 {
                     Row = row, ChangedTs = existing.ChangedTs ?? (valuesChanged || urgent ? now : null), Cursor = cursor, Version = version,
+                    Events = Concat(existing.Events, events),
                 };
             }
             else
             {
-                _pending[row.ExternalId] = new Pending(row, now, valuesChanged || urgent ? now : null, new HashSet<string>(fields, StringComparer.Ordinal), cursor, version);
+                _pending[row.ExternalId] = new Pending(row, now, valuesChanged || urgent ? now : null, new HashSet<string>(fields, StringComparer.Ordinal), cursor, version)
+                {
+                    Events = events,
+                };
             }
 
             count = _pending.Count;
@@ -242,7 +254,14 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     {
         try
         {
-            var fenced = await _table.UpsertAsync(rows.ConvertAll(p => p.Row), CancellationToken.None).ConfigureAwait(false);
+            var events = rows.SelectMany(p => p.Events ?? []).ToList();
+            var fenced = await _table.UpsertAsync(rows.ConvertAll(p => p.Row), events, CancellationToken.None).ConfigureAwait(false);
+            if (events.Count > 0)
+            {
+                _metrics.AuditStatements.Add(1);
+                _metrics.AuditEvents.Add(events.Count - (fenced.Count == 0 ? 0 : events.Count(e => fenced.Contains(e.MatchId))));
+            }
+
             Completed(rows, fenced);
             return ([], null);
         }
@@ -284,8 +303,16 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         LogFencedOut(fenced.Count, string.Join(' ', fenced.Take(20)));
     }
 
+    private static List<Audit.AuditEvent>? Concat(List<Audit.AuditEvent>? first, List<Audit.AuditEvent>? then)
+    {
+        if (first is null || first.Count == 0) return then;
+        if (then is null || then.Count == 0) return first;
+        return [.. first, .. then];
+    }
+
     private void Quarantine(Pending p, PostgresException ex)
     {
+        if (p.Events is { Count: > 0 } lost) _metrics.AuditEventsLost.Add(lost.Count, new KeyValuePair<string, object?>("reason", "quarantined"));
         _metrics.RowsQuarantined.Add(1, new KeyValuePair<string, object?>("reason", ex.SqlState));
         LogQuarantined(ex, p.Row.ExternalId, ex.SqlState, ex.MessageText);
         p.Cursor?.Quarantined(p.Version);
@@ -303,6 +330,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                     // The newer row holds everything the older one did (the same activation's later state).
                     _pending[p.Row.ExternalId] = newer with
                     {
+                        Events = Concat(p.Events, newer.Events),
                         FirstAcceptedTs = Math.Min(newer.FirstAcceptedTs, p.FirstAcceptedTs),
                         ChangedTs = p.ChangedTs is long a && newer.ChangedTs is long b ? Math.Min(a, b) : p.ChangedTs ?? newer.ChangedTs,
                     };

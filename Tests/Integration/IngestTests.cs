@@ -407,6 +407,12 @@ public sealed class IngestTests(ITestOutputHelper output)
         Assert.True(watchdog.Succeeded, watchdog.Error);
         Assert.Contains("candidates=1 stale=1", watchdog.Counts);
         Assert.Contains("not_found=1", watchdog.Counts);
+        // Gone from the provider and live: flagged stale (rule 6), not ended.
+        Assert.Contains("flagged_stale=1", watchdog.Counts);
+        var silent = await cluster.Grains.GetGrain<IMatchGrain>("wd-silent").GetSnapshot();
+        Assert.InRange(silent.StaleSince!.Value, nowMs / 1000, clock.GetUtcNow().ToUnixTimeSeconds());
+        Assert.Equal(4, silent.Status!.Value);
+        Assert.Null((await cluster.Grains.GetGrain<IMatchGrain>("wd-fresh").GetSnapshot()).StaleSince);
     }
 
     private static (int? Minute, string? Text) Minute(TruthRow t, long now) => t.StatusId switch

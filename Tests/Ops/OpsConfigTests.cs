@@ -61,7 +61,7 @@ public sealed class OpsConfigTests
     {
         var (code, output) = await RunAsync("promtool", Path.Combine(Root, "ops", "prometheus"), "check", "rules", "alerts.yml");
         Assert.True(code == 0, output);
-        Assert.Contains("15 rules found", output);
+        Assert.Contains("16 rules found", output);
     }
 
     [Fact]
@@ -109,7 +109,7 @@ public sealed class OpsConfigTests
             .SelectMany(t => ((YamlSequenceNode)t["alert_rule_test"]).Children.Cast<YamlMappingNode>())
             .Select(c => (Alert: c["alertname"].ToString(), Fires: ((YamlSequenceNode)c["exp_alerts"]).Children.Count > 0))
             .ToList();
-        Assert.Equal(15, alerts.Count);
+        Assert.Equal(16, alerts.Count);
         foreach (var alert in alerts)
         {
             Assert.True(checks.Any(c => c.Alert == alert && c.Fires), $"{alert}: no test fires it");
