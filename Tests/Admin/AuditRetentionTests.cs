@@ -11,6 +11,7 @@ namespace Orleans.GoalGpt.Tests.Admin;
 
 /// <summary>The retention job against the real table.</summary>
 [Collection(RealServers.Name)]
+[Trait(Tracks.Name, Tracks.Shared)]
 public sealed class AuditRetentionTests : IAsyncLifetime
 {
     private TestDatabase _db = null!;
