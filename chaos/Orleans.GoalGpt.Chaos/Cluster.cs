@@ -213,7 +213,21 @@ internal sealed class RewriteWatch : IAsyncDisposable
     public static async Task<RewriteWatch> StartAsync(NpgsqlDataSource db, IEnumerable<string> ids)
     {
         var w = new RewriteWatch(db, ids);
-        foreach (var (id, fence, updated) in await w.ReadAsync()) w._fence0[id] = fence;
+        // After a PostgreSQL restart the pool may hand out a dead connection first: read again on a fresh pool.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                foreach (var (id, fence, _) in await w.ReadAsync()) w._fence0[id] = fence;
+                break;
+            }
+            catch (NpgsqlException) when (attempt < 3)
+            {
+                db.Clear();
+                await Task.Delay(1000);
+            }
+        }
+
         w._loop = Task.Run(w.LoopAsync);
         return w;
     }

@@ -210,6 +210,15 @@ internal sealed class Faults(Cluster cluster, int matches, int seed)
             var last = await cut.MetricsAsync();
             await Task.Delay(TimeSpan.FromSeconds(3));
             await cluster.CtlAsync("heal", cut.Index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // After the heal its leases are taken again; from one TTL on, none may lapse again (renewals work).
+            await Task.Delay(TimeSpan.FromSeconds(9));
+            var healed = await cut.MetricsAsync();
+            await Task.Delay(TimeSpan.FromSeconds(10));
+            var later = await cut.MetricsAsync();
+            var lapsedAfter = (later?.Sum("goalgpt_lock_renewals_lost_total") ?? 0) - (healed?.Sum("goalgpt_lock_renewals_lost_total") ?? 0);
+            r.Observed["leases lost on it from 9 s to 19 s after the heal"] = lapsedAfter;
+            r.Require("after the heal its leases are renewed again (none lost from 9 s to 19 s after the heal)", healed is not null && later is not null && lapsedAfter == 0,
+                $"{lapsedAfter} leases lost on silo {cut.Index} in those 10 s");
             Record(r, watch);
             r.Observed["leases lost on the cut silo (goalgpt.lock.renewals_lost)"] = (last?.Sum("goalgpt_lock_renewals_lost_total") ?? 0) - (before?.Sum("goalgpt_lock_renewals_lost_total") ?? 0);
             r.Observed["its matches active on another silo near the end of the cut"] = elsewhere;
@@ -255,6 +264,7 @@ internal sealed class Faults(Cluster cluster, int matches, int seed)
             await Task.Delay(TimeSpan.FromSeconds(5));
             await cluster.CtlAsync("restart-redis");
             r.ActivationsDuring = await cluster.ActivationsAsync();
+            cluster.Db.Clear(); // the driver's own idle connections died with the server
         });
 
     /// <summary>The broker stopped and started again: the pollers carry on, MQTT resumes.</summary>
