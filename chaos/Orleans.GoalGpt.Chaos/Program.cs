@@ -179,7 +179,8 @@ namespace Orleans.GoalGpt.Chaos
                 var lag = Metrics.Quantile(m0.Values.Select(m => m.Buckets("goalgpt_writebehind_lag_milliseconds")), m1.Values.Select(m => m.Buckets("goalgpt_writebehind_lag_milliseconds")), 0.99);
                 var apply = Metrics.Quantile(m0.Values.Select(m => m.Buckets("goalgpt_apply_duration_milliseconds")), m1.Values.Select(m => m.Buckets("goalgpt_apply_duration_milliseconds")), 0.99);
                 var perSilo = await cluster.MatchesPerSiloAsync(prefix) ?? [];
-                var counts = perSilo.ToDictionary(p => p.Key, p => p.Value.Count);
+                // Every running silo counts, also one that got none of the matches.
+                var counts = nodes.ToDictionary(x => x.Endpoint, x => perSilo.GetValueOrDefault(x.Endpoint)?.Count ?? 0);
                 var balance = counts.Count == 0 ? 0 : Math.Round(counts.Values.Max() / counts.Values.Average(), 2);
                 double? failover = null;
                 if (n > 1)
