@@ -4,8 +4,8 @@
 # PostgreSQL, the servers' own restarts); compares ts_matches with what the grains answered Applied and
 # with the simulator's ground truth; writes chaos/results/<name>.md + .json. Root only (namespaces).
 #
-#   chaos/run.sh            bounded (CI): partition + kill -9, ~2.5 min with the build
-#   chaos/run.sh --full     every fault + scale-out with 1, 2, 3 silos, ~10 min (Release build)
+#   chaos/run.sh            bounded (CI): partition + kill -9, ~4 min with the build (loaded 2-core machine)
+#   chaos/run.sh --full     every fault + scale-out with 1, 2, 3 silos, ~13 min (Release build)
 #   chaos/run.sh --name X   report name (default: bounded / full)
 #
 # Exit code 0 only when every required result passed; the last line is "CHAOS N passed, N failed".
