@@ -36,6 +36,10 @@ public static class GoalGptSilo
             });
         }
 
+        // Failure detection (probe timeout, missed probes, votes): Orleans' defaults unless set; the
+        // settings used across hosts and why are in docs/chaos.md ("Membership settings").
+        silo.Services.AddOptions<Orleans.Configuration.ClusterMembershipOptions>().BindConfiguration("Orleans:Membership");
+
         silo.AddAdoNetGrainStorage(StorageNames.Matches, o =>
         {
             o.Invariant = "Npgsql";
