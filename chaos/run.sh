@@ -7,6 +7,7 @@
 #   chaos/run.sh            bounded (CI): partition + kill -9, ~4 min with the build (loaded 2-core machine)
 #   chaos/run.sh --full     every fault + scale-out with 1, 2, 3 silos, ~13 min (Release build)
 #   chaos/run.sh --name X   report name (default: bounded / full)
+#   chaos/run.sh --no-build use what is built (test.sh builds the solution, then runs this beside the tests)
 #
 # Exit code 0 only when every required result passed; the last line is "CHAOS N passed, N failed".
 # Everything it creates (namespaces ggc-*, veths, the servers under /var/tmp/goalgpt-chaos-*) is removed
@@ -17,11 +18,13 @@ cd "$root"
 
 mode=bounded
 name=""
+build=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) mode=full ;;
     --name) name="$2"; shift ;;
-    *) echo "usage: chaos/run.sh [--full] [--name NAME]" >&2; exit 2 ;;
+    --no-build) build=0 ;;
+    *) echo "usage: chaos/run.sh [--full] [--name NAME] [--no-build]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -62,7 +65,7 @@ trap 'exit 143' TERM
 # Leftovers of a run that was killed: its namespaces, processes in them, its servers.
 bash "$ctl" down
 started=$(date +%s)
-if ! dotnet build chaos/Orleans.GoalGpt.Chaos -c "$config" --nologo -v q > "$logs/build.log" 2>&1; then
+if [ "$build" = 1 ] && ! dotnet build chaos/Orleans.GoalGpt.Chaos -c "$config" --nologo -v q > "$logs/build.log" 2>&1; then
   tail -20 "$logs/build.log"; echo "[chaos] build failed"; echo "CHAOS 0 passed, 1 failed"; exit 1
 fi
 echo "[chaos] built ($config) in $(( $(date +%s) - started )) s"
