@@ -32,4 +32,9 @@ public sealed record MatchSnapshot
 
     /// <summary>The fencing epoch of the activation's lease; null while it holds none.</summary>
     [Id(18)] public long? FenceToken { get; init; }
+
+    // The kick-offs with provenance (read API). High ids: lower ones are left to other additions.
+    [Id(40)] public Provenanced<long>? FirstHalfKickoff { get; init; }
+    [Id(41)] public Provenanced<long>? SecondHalfKickoff { get; init; }
+    [Id(42)] public Provenanced<long>? OvertimeKickoff { get; init; }
 }

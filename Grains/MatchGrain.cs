@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Changes;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Jobs;
 using Orleans.GoalGpt.Grains.Merge;
@@ -28,7 +29,8 @@ public sealed partial class MatchGrain(
     GoalGptMetrics metrics,
     IOptions<MatchGrainOptions> options,
     IOptions<JobsOptions> jobs,
-    ILogger<MatchGrain> logger) : Grain, IMatchGrain
+    ILogger<MatchGrain> logger,
+    MatchChanges changes) : Grain, IMatchGrain
 {
     private static readonly string[] MinuteFields = ["minute"];
 
@@ -107,10 +109,12 @@ public sealed partial class MatchGrain(
 
     public Task<bool> RefreshMinute() => Task.FromResult(_validKey && RecomputeMinute());
 
-    public Task<MatchSnapshot> GetSnapshot()
+    public Task<MatchSnapshot> GetSnapshot() => Task.FromResult(Snapshot());
+
+    private MatchSnapshot Snapshot()
     {
         var s = state.State;
-        return Task.FromResult(new MatchSnapshot
+        return new MatchSnapshot
         {
             ExternalId = Id,
             Status = s.Status,
@@ -131,7 +135,16 @@ public sealed partial class MatchGrain(
             PendingRegressionStatus = s.Regression?.Status,
             RepollRequested = s.RepollRequested,
             FenceToken = _validKey ? _owner.FenceToken : null,
-        });
+            FirstHalfKickoff = s.FirstHalfKickoff,
+            SecondHalfKickoff = s.SecondHalfKickoff,
+            OvertimeKickoff = s.OvertimeKickoff,
+        };
+    }
+
+    /// <summary>Publishes the match to the change stream when a tracked value differs from <paramref name="before"/> (never waits).</summary>
+    private void PublishChange(in TrackedFields before)
+    {
+        if (TrackedFields.Changed(before, TrackedFields.Of(state.State)) is { } changed) changes.Publish(new MatchChange(changed, Snapshot()));
     }
 
     private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow)
@@ -155,6 +168,7 @@ public sealed partial class MatchGrain(
         }
 
         var s = state.State;
+        var tracked = TrackedFields.Of(s);
         var regressionBefore = s.Regression;
         var extrasBefore = MatchStateExtras.Of(s);
         var now = Now();
@@ -175,6 +189,8 @@ public sealed partial class MatchGrain(
             var fields = outcome.Result.Fields.Where(f => f.Outcome == FieldOutcome.Applied).Select(f => f.Field);
             _owner.Write(minuteChanged ? fields.Concat(MinuteFields) : fields);
         }
+
+        PublishChange(tracked);
 
         // A pending confirmation lives only in grain state: keep it across reactivation.
         saveNow = !ReferenceEquals(regressionBefore, s.Regression) && _owner.Leased;
@@ -199,10 +215,12 @@ public sealed partial class MatchGrain(
 
     private bool RecomputeMinute()
     {
+        var tracked = TrackedFields.Of(state.State);
         var changed = MinuteClock.Recompute(state.State, Now(), out var corrected);
         ReportMinute(corrected, "computed");
         if (!changed) return false;
         _owner.Write(MinuteFields);
+        PublishChange(tracked);
         return true;
     }
 

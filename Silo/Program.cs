@@ -4,6 +4,7 @@ using Orleans.GoalGpt.Silo;
 using Orleans.Dashboard;
 using Orleans.GoalGpt.Operations;
 using Orleans.GoalGpt.Silo.Operations;
+using Orleans.GoalGpt.Silo.Api;
 using StackExchange.Redis;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -81,9 +82,11 @@ builder.UseOrleans(silo =>
 
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdown.Timeout);
 builder.AddGoalGptOperations(dashboard);
+builder.AddGoalGptReadApi();
 
 var app = builder.Build();
 app.MapGoalGptOperations();
+app.MapGoalGptReadApi();
 try
 {
     await app.RunAsync();
