@@ -255,6 +255,11 @@ public sealed class ReadApiTests(ReadApiCluster cluster) : IClassFixture<ReadApi
         Assert.True(await ReadApiCluster.MetricAsync(cluster.B, "goalgpt_stream_resyncs_total") >= 1);
     }
 
+    /// <summary>A different home score every round, within the rules' range (a lower one is a VAR correction, applied from a push).</summary>
+    private static int Score(int round) => round % 90;
+
+    private static string Tail(string output) => output[Math.Max(0, output.Length - 3000)..];
+
     private static string StreamMetrics(string metrics) => string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("goalgpt_stream", StringComparison.Ordinal)));
 
     /// <summary>A writer as the jobs are: an update refused as retryable (backlog_full: rows not written yet) is sent again.</summary>
@@ -295,21 +300,26 @@ public sealed class ReadApiTests(ReadApiCluster cluster) : IClassFixture<ReadApi
         await stalled.ConnectAsync(IPAddress.Loopback, cluster.A.HttpPort);
         await stalled.SendAsync(Encoding.ASCII.GetBytes($"GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{cluster.A.HttpPort}\r\n\r\n"));
         await using var reading = await SseClient.ConnectAsync(cluster.A, $"?match={ids[0]}");
-        var readingSeen = 0;
+        // What the reading client saw last: the observation time of the home score.
+        var readingSeen = 0L;
         var reader = Task.Run(async () =>
         {
-            while (true) Volatile.Write(ref readingSeen, HomeScore(await NextScoreAsync(reading)));
+            while (true)
+            {
+                var e = JsonDocument.Parse((await NextScoreAsync(reading)).Data!).RootElement;
+                Volatile.Write(ref readingSeen, e.GetProperty("match").GetProperty("home_score").GetProperty("observed_at").GetInt64());
+            }
         });
 
         // Writers: a goal for every match per round, until the silo reports the stalled client dropped.
         var round = 0;
         while (await ReadApiCluster.MetricAsync(cluster.A, "goalgpt_stream_clients_dropped_total") <= droppedBefore)
         {
-            Assert.True(round < 3_000, $"the stalled client was never dropped (slow-0 on {((await cluster.OwnerAsync(ids[0])) == cluster.A ? "A" : "B")}, reader at {readingSeen}):\nA: {StreamMetrics(await cluster.A.Http.GetStringAsync("/metrics"))}\nB: {StreamMetrics(await cluster.B.Http.GetStringAsync("/metrics"))}\n{cluster.A.Output[^3000..]}\n{cluster.B.Output[^3000..]}");
+            Assert.True(round < 3_000, $"the stalled client was never dropped (slow-0 on {((await cluster.OwnerAsync(ids[0])) == cluster.A ? "A" : "B")}, reader at {readingSeen}):\nA: {StreamMetrics(await cluster.A.Http.GetStringAsync("/metrics"))}\nB: {StreamMetrics(await cluster.B.Http.GetStringAsync("/metrics"))}\n{Tail(cluster.A.Output)}\n{Tail(cluster.B.Output)}");
             for (var r = 0; r < 50; r++)
             {
                 round++;
-                await Task.WhenAll(ids.Select(id => WriteAsync(id, Goal(now + round, round, 0))));
+                await Task.WhenAll(ids.Select(id => WriteAsync(id, Goal(now + round, Score(round), 0))));
             }
         }
 
@@ -317,16 +327,16 @@ public sealed class ReadApiTests(ReadApiCluster cluster) : IClassFixture<ReadApi
         var final = round + 50;
         for (round++; round <= final; round++)
         {
-            await Task.WhenAll(ids.Select(id => WriteAsync(id, Goal(now + round, round, 0))));
+            await Task.WhenAll(ids.Select(id => WriteAsync(id, Goal(now + round, Score(round), 0))));
         }
 
-        foreach (var id in ids) await RowWhereAsync(id, r => r.HomeScore == final);
+        foreach (var id in ids) await RowWhereAsync(id, r => r.HomeScore == Score(final) && r.HomeScoreTimestamp == now + final);
 
         // The reading client was held back by nobody and not dropped: it sees the last goal.
-        for (var i = 0; Volatile.Read(ref readingSeen) < final; i++)
+        for (var i = 0; Volatile.Read(ref readingSeen) < now + final; i++)
         {
             Assert.False(reader.IsCompleted, $"the reading client's stream ended: {reader.Exception}");
-            Assert.True(i < 1200, $"the reading client saw {readingSeen} of {final}");
+            Assert.True(i < 1200, $"the reading client saw the goal observed at {readingSeen}, not {now + final}");
             await Task.Delay(50);
         }
 
