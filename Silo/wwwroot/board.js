@@ -68,8 +68,9 @@ function follow() {
   });
   // The stream could not say what was missed: read everything again.
   events.addEventListener("resync", () => load().catch(() => {}));
-  events.onopen = () => { state.textContent = `${matches.size} live matches · following changes`; };
-  events.onerror = () => { state.textContent = "reconnecting…"; };
+  // data-stream tells whether changes are being followed (the browser test waits for it).
+  events.onopen = () => { document.body.dataset.stream = "open"; summary(); };
+  events.onerror = () => { document.body.dataset.stream = "reconnecting"; state.textContent = "reconnecting…"; };
 }
 
 // Follow first, then read: a change between the two is shown either way (events carry the whole match).

@@ -79,6 +79,22 @@ public sealed class ReadApiCluster : IAsyncLifetime
             .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// The metric once it shows <paramref name="expected"/> (or its last value after 30 s): the Prometheus exporter
+    /// answers a scrape from a cache of up to 300 ms, so a count just made may show at the next one.
+    /// </summary>
+    public static async Task<double> MetricOnceAsync(SiloProcess silo, string name, double expected)
+    {
+        var value = await MetricAsync(silo, name);
+        for (var i = 0; value != expected && i < 120; i++)
+        {
+            await Task.Delay(250);
+            value = await MetricAsync(silo, name);
+        }
+
+        return value;
+    }
+
     public static async Task<JsonElement> GetJsonAsync(SiloProcess silo, string path, HttpStatusCode expected = HttpStatusCode.OK)
     {
         using var response = await silo.Http.GetAsync(path);
