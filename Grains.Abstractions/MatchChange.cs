@@ -13,13 +13,15 @@ public sealed record MatchChange(
 
 /// <summary>
 /// One silo's change hub (the SSE fan-out of <c>GET /v1/stream</c>), reached as a grain observer: every
-/// silo forwards the changes its match grains publish to every silo's hub, one-way, in batches.
+/// silo forwards the changes its match grains publish to every silo's hub, one-way, in batches numbered
+/// per sending silo (<paramref name="source"/>, <paramref name="batch"/>): one-way calls may be handled out of
+/// order, and a hub puts each source's batches back in order.
 /// </summary>
 [Alias("goalgpt.IMatchChangeHub")]
 public interface IMatchChangeHub : IGrainObserver
 {
     [Alias("OnChanges"), OneWay]
-    Task OnChanges(IReadOnlyList<MatchChange> changes);
+    Task OnChanges(string source, long batch, IReadOnlyList<MatchChange> changes);
 }
 
 /// <summary>

@@ -28,6 +28,7 @@ public sealed partial class MatchChanges(IGrainFactory grains, IClusterMembershi
     private Task? _sending;
     private Task? _registering;
     private long _dropped;
+    private long _batches;
 
     /// <summary>Changes dropped because the queue was full (exported as a metric by the silo).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -127,11 +128,12 @@ public sealed partial class MatchChanges(IGrainFactory grains, IClusterMembershi
             while (batch.Count < MaxBatch && reader.TryRead(out var c)) batch.Add(c);
             var sent = batch.ToArray();
             batch.Clear();
+            var number = ++_batches;
             if (_local is { } local)
             {
                 try
                 {
-                    await local.OnChanges(sent);
+                    await local.OnChanges(SiloName, number, sent);
                 }
                 catch (Exception ex)
                 {
@@ -144,7 +146,7 @@ public sealed partial class MatchChanges(IGrainFactory grains, IClusterMembershi
                 try
                 {
                     // One-way: returns once the message is queued for sending.
-                    _ = remote.Hub!.OnChanges(sent);
+                    _ = remote.Hub!.OnChanges(SiloName, number, sent);
                 }
                 catch (Exception ex)
                 {

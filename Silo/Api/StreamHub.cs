@@ -24,6 +24,8 @@ public sealed partial class StreamHub : BackgroundService, IMatchChangeHub
     private readonly EventBuffer _buffer;
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, byte> _live = new(StringComparer.Ordinal);
+    private const int MaxEarlyBatches = 256;
+    private readonly Dictionary<string, SourceOrder> _sources = new(StringComparer.Ordinal);
     private StreamClient[] _clients = [];
     private long _dropped;
     private long _resyncs;
@@ -52,9 +54,49 @@ public sealed partial class StreamHub : BackgroundService, IMatchChangeHub
     /// <summary>Matches whose latest event here shows them live (added to the live rows of ts_matches that may lag by a flush).</summary>
     public ICollection<string> LiveIds => _live.Keys;
 
-    public Task OnChanges(IReadOnlyList<MatchChange> changes)
+    public Task OnChanges(string source, long batch, IReadOnlyList<MatchChange> changes)
     {
-        // Rendered outside the lock: the JSON of an event is the same for every client.
+        // Batches of one source in their order (one-way calls may be handled concurrently): one that comes early
+        // waits for the ones before it; a gap (a batch lost) is given up once MaxEarlyBatches wait behind it.
+        lock (_gate)
+        {
+            // A silo that restarts has a new address (its generation), hence a new source.
+            var order = _sources.TryGetValue(source, out var known) ? known : _sources[source] = new SourceOrder(batch);
+            if (batch < order.Next)
+            {
+                // Later than a gap that was given up: sent as it is rather than held back.
+                Deliver(changes);
+                return Task.CompletedTask;
+            }
+
+            order.Early[batch] = changes;
+            while (order.Early.Count > 0)
+            {
+                if (!order.Early.Remove(order.Next, out var ready))
+                {
+                    if (order.Early.Count <= MaxEarlyBatches) break;
+                    order.Next = order.Early.Keys.Min();
+                    continue;
+                }
+
+                order.Next++;
+                Deliver(ready);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Where one sending silo's batches are: the next expected, and those that came before it.</summary>
+    private sealed class SourceOrder(long next)
+    {
+        public long Next { get; set; } = next;
+        public Dictionary<long, IReadOnlyList<MatchChange>> Early { get; } = [];
+    }
+
+    private void Deliver(IReadOnlyList<MatchChange> changes)
+    {
+        // Rendered once: the JSON of an event is the same for every client.
         var rendered = new (MatchChange Change, bool Live, bool ForLive, byte[] Json)[changes.Count];
         for (var i = 0; i < changes.Count; i++)
         {
@@ -70,21 +112,16 @@ public sealed partial class StreamHub : BackgroundService, IMatchChangeHub
         }
 
         Interlocked.Add(ref _events, changes.Count);
-        lock (_gate)
+        var now = Now();
+        var clients = _clients;
+        foreach (var (c, _, forLive, json) in rendered)
         {
-            var now = Now();
-            var clients = _clients;
-            foreach (var (c, _, forLive, json) in rendered)
+            var e = _buffer.Add(now, c.Match.ExternalId, forLive, (ms, seq) => Frame(ms, seq, json));
+            foreach (var client in clients)
             {
-                var e = _buffer.Add(now, c.Match.ExternalId, forLive, (ms, seq) => Frame(ms, seq, json));
-                foreach (var client in clients)
-                {
-                    if (client.Wants(e) && !client.Queue.Writer.TryWrite(e.Frame)) Drop(client);
-                }
+                if (client.Wants(e) && !client.Queue.Writer.TryWrite(e.Frame)) Drop(client);
             }
         }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>
