@@ -46,6 +46,7 @@ export Dashboard__AllowAnonymousOnLoopback="${Dashboard__AllowAnonymousOnLoopbac
 silo_url="${Urls:-http://127.0.0.1:8080}"
 silo_url="${silo_url%%;*}"
 echo "[run] silo: $silo_url/health/ready  metrics: $silo_url/metrics  dashboard: $silo_url/dashboard  matches per silo: $silo_url/ops/activations"
+echo "[run] live board: $silo_url/  read API: $silo_url/v1/matches/live  change stream: $silo_url/v1/stream  OpenAPI: $silo_url/openapi/v1.json"
 echo "[run] the silo logs 'ts_matches: N live matches' every 15 s; to look yourself (the password is read from .local/secrets, not shown):"
 echo "      (. .local/secrets && PGPASSWORD=\"\$PG_PASSWORD\" psql -h 127.0.0.1 -p ${GOALGPT_PG_PORT:-55432} -U goalgpt goalgpt -c 'SELECT external_id, status_id, minute_text, home_score, away_score FROM ts_matches WHERE status_id IN (2,3,4,5,7)')"
 # The silo runs in the background of this script so that INT and TERM reach it (and the simulator)

@@ -35,4 +35,8 @@ public sealed record MatchSnapshot
 
     /// <summary>Unix seconds since the watchdog flagged the live match stale (the provider stopped returning it); null: fresh.</summary>
     [Id(19)] public long? StaleSince { get; init; }
+    // The kick-offs with provenance (read API). High ids: lower ones are left to other additions.
+    [Id(40)] public Provenanced<long>? FirstHalfKickoff { get; init; }
+    [Id(41)] public Provenanced<long>? SecondHalfKickoff { get; init; }
+    [Id(42)] public Provenanced<long>? OvertimeKickoff { get; init; }
 }

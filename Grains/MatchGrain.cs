@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Audit;
+using Orleans.GoalGpt.Grains.Changes;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Jobs;
 using Orleans.GoalGpt.Grains.Merge;
@@ -29,7 +30,8 @@ public sealed partial class MatchGrain(
     GoalGptMetrics metrics,
     IOptions<MatchGrainOptions> options,
     IOptions<JobsOptions> jobs,
-    ILogger<MatchGrain> logger) : Grain, IMatchGrain
+    ILogger<MatchGrain> logger,
+    MatchChanges changes) : Grain, IMatchGrain
 {
     private static readonly string[] MinuteFields = ["minute"];
 
@@ -176,17 +178,21 @@ public sealed partial class MatchGrain(
         // The watchdog read a row; this grain may have observed the match since (a row waits up to the confirmation delay).
         var lastSeen = new[] { s.Status?.ObservedAtMs, s.HomeScore?.ObservedAtMs, s.AwayScore?.ObservedAtMs, s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs }.Max() ?? 0;
         if (lastSeen >= now - (long)quiet.TotalMilliseconds) return Task.FromResult(false);
+        var tracked = TrackedFields.Of(s);
         s.StaleSince = now / 1000;
+        PublishChange(tracked);
         _owner.Record([new AuditEvent(Id, AuditKinds.StaleFlagged, "stale_since", null, AuditValues.Text(s.StaleSince), UpdateSource.Watchdog.ToWire(), now)]);
         _owner.Write(["stale_since"]);
         LogStale(Id, lastSeen);
         return Task.FromResult(true);
     }
 
-    public Task<MatchSnapshot> GetSnapshot()
+    public Task<MatchSnapshot> GetSnapshot() => Task.FromResult(Snapshot());
+
+    private MatchSnapshot Snapshot()
     {
         var s = state.State;
-        return Task.FromResult(new MatchSnapshot
+        return new MatchSnapshot
         {
             ExternalId = Id,
             Status = s.Status,
@@ -208,7 +214,16 @@ public sealed partial class MatchGrain(
             RepollRequested = s.RepollRequested,
             FenceToken = _validKey ? _owner.FenceToken : null,
             StaleSince = s.StaleSince,
-        });
+            FirstHalfKickoff = s.FirstHalfKickoff,
+            SecondHalfKickoff = s.SecondHalfKickoff,
+            OvertimeKickoff = s.OvertimeKickoff,
+        };
+    }
+
+    /// <summary>Publishes the match to the change stream when a tracked value differs from <paramref name="before"/> (never waits).</summary>
+    private void PublishChange(in TrackedFields before)
+    {
+        if (TrackedFields.Changed(before, TrackedFields.Of(state.State)) is { } changed) changes.Publish(new MatchChange(changed, Snapshot()));
     }
 
     private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow, string? correctionReason = null, string? keyName = null)
@@ -232,6 +247,7 @@ public sealed partial class MatchGrain(
         }
 
         var s = state.State;
+        var tracked = TrackedFields.Of(s);
         var regressionBefore = s.Regression;
         var extrasBefore = MatchStateExtras.Of(s);
         var auditBefore = AuditValues.Of(s);
@@ -262,6 +278,8 @@ public sealed partial class MatchGrain(
             _owner.Write(["audit"]);
         }
 
+        PublishChange(tracked);
+
         // A pending confirmation lives only in grain state: keep it across reactivation.
         saveNow = !ReferenceEquals(regressionBefore, s.Regression) && _owner.Leased;
         return outcome.Result;
@@ -285,10 +303,12 @@ public sealed partial class MatchGrain(
 
     private bool RecomputeMinute()
     {
+        var tracked = TrackedFields.Of(state.State);
         var changed = MinuteClock.Recompute(state.State, Now(), out var corrected);
         ReportMinute(corrected, "computed");
         if (!changed) return false;
         _owner.Write(MinuteFields);
+        PublishChange(tracked);
         return true;
     }
 

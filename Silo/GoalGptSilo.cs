@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.GoalGpt.Grains;
+using Orleans.GoalGpt.Grains.Changes;
 using Microsoft.Extensions.Http.Resilience;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Ingest;
@@ -55,6 +56,8 @@ public static class GoalGptSilo
         services.AddSingleton<TsMatchesWriter>();
         services.AddSingleton<MatchLocks>();
         services.AddSingleton<HandOvers>();
+        services.AddSingleton<MatchChanges>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MatchChanges>());
         services.AddSingleton<IConnectionMultiplexer>(_ =>
         {
             var redis = ConfigurationOptions.Parse(settings.Redis);

@@ -4,6 +4,7 @@ using Orleans.GoalGpt.Silo;
 using Orleans.Dashboard;
 using Orleans.GoalGpt.Operations;
 using Orleans.GoalGpt.Silo.Operations;
+using Orleans.GoalGpt.Silo.Api;
 using StackExchange.Redis;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -90,10 +91,12 @@ builder.UseOrleans(silo =>
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdown.Timeout);
 builder.AddGoalGptOperations(dashboard);
 builder.Services.AddSingleton(adminKeys);
+builder.AddGoalGptReadApi();
 
 var app = builder.Build();
 app.MapGoalGptOperations();
 Orleans.GoalGpt.Silo.Admin.AdminEndpoints.MapGoalGptAdmin(app);
+app.MapGoalGptReadApi();
 try
 {
     await app.RunAsync();

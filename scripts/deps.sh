@@ -66,6 +66,8 @@ if [ "${GOALGPT_SKIP_OPS_TOOLS:-}" != 1 ]; then
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  # The live board's browser test: Debian's chromium, driven by Playwright (which downloads no browser).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   need_root_for_install "${missing[*]}"

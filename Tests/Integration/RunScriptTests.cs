@@ -72,6 +72,9 @@ public sealed class RunScriptTests
 
             Assert.True(ready, $"run.sh did not serve:\n{Output()}");
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/dashboard/")).StatusCode); // local mode, from loopback
+            // The live board and the read API, public.
+            Assert.Contains("<title>GoalGpt live board</title>", await http.GetStringAsync("/"));
+            Assert.Contains("\"matches\"", await http.GetStringAsync("/v1/matches/live"));
             Assert.Contains($"[run] silo: http://127.0.0.1:{httpPort}/health/ready", Output());
             Assert.Contains("PGPASSWORD=\"$PG_PASSWORD\" psql", Output());
         }

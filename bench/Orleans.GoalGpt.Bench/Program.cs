@@ -8,6 +8,7 @@ using Orleans.GoalGpt.Bench;
 using StackExchange.Redis;
 
 // Usage: bench/run.sh [--matches 1000,10000,100000] [--rates 22000,0] [--unpaced-up-to 10000] [--seconds 30] [--out dir] [--micro]
+//        bench/run.sh --read-api [--matches 1000] [--clients 1000] [--reads 2000] [--changes 1000] [--seconds 20] [--out dir]   (read API and SSE stream, bench/results/read-api.md)
 //        bench/run.sh --ingest [--matches 2000] [--seconds 180] [--out dir]   (simulator -> jobs + MQTT -> ts_matches, real time)
 //        bench/run.sh --accuracy [--matches 2000] [--minutes 10] [--warmup-seconds 60] [--sample-seconds 5] [--out dir]   (ts_matches vs the simulator's truth)
 if (args.Contains("--micro"))
@@ -33,6 +34,14 @@ if (args.Contains("--accuracy"))
         TimeSpan.FromSeconds(double.Parse(Arg("--sample-seconds", "5"), CultureInfo.InvariantCulture)),
         Arg("--out", "bench/results"),
         "bench/run.sh " + string.Join(' ', args)));
+}
+
+if (args.Contains("--read-api"))
+{
+    return await ReadApiRun.RunAsync(server, redisCs, new ReadApiRun.Options(
+        int.Parse(Arg("--matches", "1000"), CultureInfo.InvariantCulture), int.Parse(Arg("--clients", "1000"), CultureInfo.InvariantCulture),
+        double.Parse(Arg("--reads", "2000"), CultureInfo.InvariantCulture), double.Parse(Arg("--changes", "1000"), CultureInfo.InvariantCulture),
+        TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "20"), CultureInfo.InvariantCulture)), Arg("--out", "bench/results"), "bench/run.sh " + string.Join(' ', args)));
 }
 
 if (args.Contains("--ingest"))
