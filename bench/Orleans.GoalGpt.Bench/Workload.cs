@@ -28,7 +28,13 @@ public sealed class Workload
         Length = itemsPerProducer;
         _startMs = endMs - Window;
         _seed = seed;
+        EndMs = endMs;
     }
+
+    /// <summary>The end of the truth's window; with the seed it makes the same workload in another process.</summary>
+    public long EndMs { get; }
+
+    public int Seed => _seed;
 
     public string[] Ids { get; }
 
@@ -43,15 +49,23 @@ public sealed class Workload
     /// Item <paramref name="i"/> of a producer's stream, computed on demand from (seed, producer, i):
     /// the same for the service and the baseline, and no heap of pre-built updates to distort GC.
     /// </summary>
+    private static int Mix(int seed, int kind, int i)
+    {
+        var z = unchecked(((ulong)(uint)seed << 40) ^ ((ulong)(uint)kind << 32) ^ (uint)i) + 0x9E3779B97F4A7C15UL;
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return (int)(z ^ (z >> 31));
+    }
+
     public WorkItem Item(ProducerKind kind, int i)
     {
-        var rng = new Random(HashCode.Combine(_seed, (int)kind, i));
+        var rng = new Random(Mix(_seed, (int)kind, i)); // HashCode is seeded per process: the load generator is another one
         var id = Ids[rng.Next(Ids.Length)];
         if (kind == ProducerKind.MinuteClock) return new WorkItem(id, null);
         if (i > 0 && rng.Next(20) == 0) return Item(kind, i - 1); // duplicate delivery
         var t = _startMs + Window * i / Length;
         if (rng.Next(10) == 0) t -= rng.Next(1_000, 20_000); // late: out of order, often stale
-        return new WorkItem(id, _truth[id].Observe(kind, t));
+        return new WorkItem(id, _truth[id].Observe(kind, t, zeroKickoff: rng.Next(50) == 0));
     }
 }
 
@@ -81,7 +95,13 @@ public sealed record MatchTruth(long Kickoff1, long[] HomeGoals, long[] AwayGoal
         return (home, away);
     }
 
-    public MatchUpdate Observe(ProducerKind kind, long t)
+    /// <summary>
+    /// What producer <paramref name="kind"/> sees at <paramref name="t"/>. As in the provider contract: a
+    /// <c>recent/list</c> row (match sync) has a status and score arrays but no score array's
+    /// <c>phase_kickoff_ts</c>; a <c>detail_live</c> snapshot or an MQTT delta carries the current phase's
+    /// kick-off, 0 ("unknown") in <paramref name="zeroKickoff"/> cases (the simulator's ZeroKickoff fault).
+    /// </summary>
+    public MatchUpdate Observe(ProducerKind kind, long t, bool zeroKickoff = false)
     {
         var status = Status(t);
         var (home, away) = Score(t);
@@ -92,6 +112,9 @@ public sealed record MatchTruth(long Kickoff1, long[] HomeGoals, long[] AwayGoal
             _ => UpdateSource.Api,
         };
         var polled = source != UpdateSource.Mqtt;
+        long? kickoff = kind == ProducerKind.MatchSync ? null
+            : zeroKickoff ? 0
+            : status == 2 ? Kickoff1 : status == 4 ? Kickoff2 : 0;
         return new MatchUpdate
         {
             Source = source,
@@ -99,7 +122,7 @@ public sealed record MatchTruth(long Kickoff1, long[] HomeGoals, long[] AwayGoal
             StatusId = status,
             HomeScores = [home, 0, 0, (int)Math.Clamp((t / 1000 - Kickoff1) / 1800, 0, 5), (int)Math.Clamp((t / 1000 - Kickoff1) / 600, 0, 20), 0, 0],
             AwayScores = [away, 0, 0, 0, -1, 0, 0],
-            PhaseKickoffTs = status == 2 ? Kickoff1 : status == 4 ? Kickoff2 : 0,
+            PhaseKickoffTs = kickoff,
             ProviderUpdateTime = polled ? t / 1000 : null,
             MatchTime = kind == ProducerKind.MatchSync ? Kickoff1 : null,
             CompetitionId = kind == ProducerKind.MatchSync ? "comp_1" : null,
@@ -108,20 +131,44 @@ public sealed record MatchTruth(long Kickoff1, long[] HomeGoals, long[] AwayGoal
 }
 
 /// <summary>
-/// The reference model: per match, the newest delivered observation of status and of the score,
-/// source priority on exact ties (domain rules). Independent of the service's merge code.
+/// The reference model of every tracked field the workload carries, per match, from the delivered updates
+/// and the domain rules (last writer wins per field with its source priority on exact ties; kick-offs set
+/// once; <c>provider_update_time</c> only grows; metadata from <c>api</c>), independent of the service's merge
+/// code. Not modelled: rule 1's lagging-snapshot hold and rule 2's confirmed regressions (the workload's
+/// truth never regresses a status; a held lower api score is superseded by the next push).
 /// </summary>
 public sealed class Model
 {
-    private readonly Dictionary<string, (long Ts, int Prio, int Value)> _status = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (long Ts, int Prio, int Home, int Away)> _score = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Expected> _matches = new(StringComparer.Ordinal);
+
+    /// <summary>What one match's row must hold.</summary>
+    public sealed class Expected
+    {
+        public (long Ts, int Prio, UpdateSource Src, int Value)? Status;
+        public (long Ts, int Prio, UpdateSource Src, int Value)? Home;
+        public (long Ts, int Prio, UpdateSource Src, int Value)? Away;
+        public (long Ts, int Prio, int[] Value)? HomeRaw;
+        public (long Ts, int Prio, int[] Value)? AwayRaw;
+        public long? FirstKickoff;
+        public long? SecondKickoff;
+
+        /// <summary>
+        /// The kick-off came only in polled updates that may have been stale as a whole when delivered (a
+        /// newer provider change time first): set once or not at all depends on the delivery order, so either is right.
+        /// </summary>
+        public bool FirstKickoffOptional = true;
+        public bool SecondKickoffOptional = true;
+        public long? MatchTime;
+        public string? CompetitionId;
+        public long? ProviderUpdateTime;
+    }
 
     public static Model Of(Workload workload, IReadOnlyDictionary<ProducerKind, int> delivered)
     {
         var model = new Model();
         foreach (var kind in Workload.Producers)
         {
-            for (var i = 0; i < delivered[kind]; i++)
+            for (var i = 0; i < delivered.GetValueOrDefault(kind); i++)
             {
                 var item = workload.Item(kind, i);
                 if (item.Update is { } u) model.Observe(item.MatchId, u);
@@ -135,24 +182,44 @@ public sealed class Model
 
     private static int ScorePrio(UpdateSource s) => s switch { UpdateSource.Admin => 4, UpdateSource.Mqtt => 3, UpdateSource.Watchdog => 2, _ => 1 };
 
+    private static bool Newer(long ts, int prio, long storedTs, int storedPrio) => ts > storedTs || (ts == storedTs && prio > storedPrio);
+
     private void Observe(string id, MatchUpdate u)
     {
+        if (!_matches.TryGetValue(id, out var e)) _matches[id] = e = new Expected();
+        var t = u.ObservedAtMs;
+        // provider_update_time only grows. An update older than one delivered before it is stale as a whole;
+        // that changes none of the last-writer-wins fields (the newer one supersedes it), only maybe a kick-off.
+        if (u.ProviderUpdateTime is long put && (e.ProviderUpdateTime is not long stored || put > stored)) e.ProviderUpdateTime = put;
+
         var sp = StatusPrio(u.Source);
-        if (!_status.TryGetValue(id, out var s) || u.ObservedAtMs > s.Ts || (u.ObservedAtMs == s.Ts && sp > s.Prio))
+        if (e.Status is not { } s || Newer(t, sp, s.Ts, s.Prio)) e.Status = (t, sp, u.Source, u.StatusId!.Value);
+        var cp = ScorePrio(u.Source);
+        if (e.Home is not { } h || Newer(t, cp, h.Ts, h.Prio)) e.Home = (t, cp, u.Source, u.HomeScores![0]);
+        if (e.Away is not { } a || Newer(t, cp, a.Ts, a.Prio)) e.Away = (t, cp, u.Source, u.AwayScores![0]);
+        if (e.HomeRaw is not { } hr || Newer(t, sp, hr.Ts, hr.Prio)) e.HomeRaw = (t, sp, u.HomeScores!.ToArray());
+        if (e.AwayRaw is not { } ar || Newer(t, sp, ar.Ts, ar.Prio)) e.AwayRaw = (t, sp, u.AwayScores!.ToArray());
+        if (u.PhaseKickoffTs is > 0 and long k)
         {
-            _status[id] = (u.ObservedAtMs, sp, u.StatusId!.Value);
+            var certain = u.ProviderUpdateTime is null; // a push delta is never stale as a whole
+            if (u.StatusId == 2)
+            {
+                e.FirstKickoff ??= k;
+                e.FirstKickoffOptional &= !certain;
+            }
+
+            if (u.StatusId == 4)
+            {
+                e.SecondKickoff ??= k;
+                e.SecondKickoffOptional &= !certain;
+            }
         }
 
-        var cp = ScorePrio(u.Source);
-        if (!_score.TryGetValue(id, out var c) || u.ObservedAtMs > c.Ts || (u.ObservedAtMs == c.Ts && cp > c.Prio))
-        {
-            _score[id] = (u.ObservedAtMs, cp, u.HomeScores![0], u.AwayScores![0]);
-        }
+        if (u.MatchTime is long mt) e.MatchTime = mt;
+        if (u.CompetitionId is { } c) e.CompetitionId = c;
     }
 
-    public IEnumerable<string> Matches => _status.Keys;
+    public IEnumerable<string> Matches => _matches.Keys;
 
-    public int Status(string id) => _status[id].Value;
-
-    public (int Home, int Away) Score(string id) => (_score[id].Home, _score[id].Away);
+    public Expected Of(string id) => _matches[id];
 }
