@@ -151,16 +151,28 @@ public sealed class Model
         public (long Ts, int Prio, int[] Value)? AwayRaw;
         public long? FirstKickoff;
         public long? SecondKickoff;
-
-        /// <summary>
-        /// The kick-off came only in polled updates that may have been stale as a whole when delivered (a
-        /// newer provider change time first): set once or not at all depends on the delivery order, so either is right.
-        /// </summary>
-        public bool FirstKickoffOptional = true;
-        public bool SecondKickoffOptional = true;
         public long? MatchTime;
         public string? CompetitionId;
         public long? ProviderUpdateTime;
+
+        /// <summary>
+        /// The newest provider change time among the updates that carried the kick-off, match time and
+        /// competition (long.MaxValue: a push delta, never stale as a whole). Below the match's newest one, each
+        /// such update may have arrived after a newer poll and been stale as a whole: whether the set-once value
+        /// (or the metadata) was taken depends on the delivery order, so null is right too.
+        /// </summary>
+        public long FirstKickoffPut = long.MinValue;
+        public long SecondKickoffPut = long.MinValue;
+        public long MetadataPut = long.MinValue;
+
+        /// <summary>The newest pushed score per side: within 30 s before a lower poll, rule 1 may hold the poll.</summary>
+        public (long Ts, int Value)? HomePush;
+        public (long Ts, int Value)? AwayPush;
+
+        public bool Optional(long carrierPut) => carrierPut != long.MaxValue && (ProviderUpdateTime is not long newest || carrierPut < newest);
+
+        public static bool Held((long Ts, int Prio, UpdateSource Src, int Value) winner, (long Ts, int Value)? push) =>
+            winner.Src != UpdateSource.Mqtt && push is { } p && p.Value != winner.Value && winner.Ts - p.Ts < 30_000;
     }
 
     public static Model Of(Workload workload, IReadOnlyDictionary<ProducerKind, int> delivered)
@@ -197,26 +209,33 @@ public sealed class Model
         var cp = ScorePrio(u.Source);
         if (e.Home is not { } h || Newer(t, cp, h.Ts, h.Prio)) e.Home = (t, cp, u.Source, u.HomeScores![0]);
         if (e.Away is not { } a || Newer(t, cp, a.Ts, a.Prio)) e.Away = (t, cp, u.Source, u.AwayScores![0]);
+        if (u.Source == UpdateSource.Mqtt)
+        {
+            if (e.HomePush is not { } hp || t > hp.Ts) e.HomePush = (t, u.HomeScores![0]);
+            if (e.AwayPush is not { } ap || t > ap.Ts) e.AwayPush = (t, u.AwayScores![0]);
+        }
+
         if (e.HomeRaw is not { } hr || Newer(t, sp, hr.Ts, hr.Prio)) e.HomeRaw = (t, sp, u.HomeScores!.ToArray());
         if (e.AwayRaw is not { } ar || Newer(t, sp, ar.Ts, ar.Prio)) e.AwayRaw = (t, sp, u.AwayScores!.ToArray());
         if (u.PhaseKickoffTs is > 0 and long k)
         {
-            var certain = u.ProviderUpdateTime is null; // a push delta is never stale as a whole
+            var carrier = u.ProviderUpdateTime ?? long.MaxValue;
             if (u.StatusId == 2)
             {
                 e.FirstKickoff ??= k;
-                e.FirstKickoffOptional &= !certain;
+                e.FirstKickoffPut = Math.Max(e.FirstKickoffPut, carrier);
             }
 
             if (u.StatusId == 4)
             {
                 e.SecondKickoff ??= k;
-                e.SecondKickoffOptional &= !certain;
+                e.SecondKickoffPut = Math.Max(e.SecondKickoffPut, carrier);
             }
         }
 
         if (u.MatchTime is long mt) e.MatchTime = mt;
         if (u.CompetitionId is { } c) e.CompetitionId = c;
+        if (u.MatchTime is not null || u.CompetitionId is not null) e.MetadataPut = Math.Max(e.MetadataPut, u.ProviderUpdateTime ?? long.MaxValue);
     }
 
     public IEnumerable<string> Matches => _matches.Keys;
