@@ -186,52 +186,73 @@ public sealed partial class MatchLocks(
     {
         var state = new LeaseState(lease, lease.SetAtTimestamp + TtlTicks);
         _held[lease.MatchId] = state;
-        if (Interlocked.Exchange(ref _renewerStarted, 1) == 0) _ = Task.Run(RenewLoopAsync);
+        if (Interlocked.Exchange(ref _renewerStarted, 1) == 0)
+        {
+            // A thread of its own, with blocking Redis calls: a flooded thread pool must not delay renewals (an
+            // awaited reply resumes on the pool; a blocking one is handed over by the connection's socket thread).
+            new Thread(RenewLoop) { IsBackground = true, Name = "goalgpt-lease-renewer", Priority = ThreadPriority.AboveNormal }.Start();
+        }
         return state;
     }
 
     /// <summary>Stops renewing the lease of <paramref name="matchId"/> (lost, or released next).</summary>
     public void Untrack(string matchId) => _held.TryRemove(matchId, out _);
 
-    private async Task RenewLoopAsync()
+    private void RenewLoop()
     {
-        using var timer = new PeriodicTimer(Ttl / 3);
-        while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+        var interval = (long)((Ttl / 3).TotalSeconds * Stopwatch.Frequency);
+        var next = Stopwatch.GetTimestamp() + interval;
+        try
         {
-            var tick = Stopwatch.GetTimestamp();
-            var renewed = 0;
-            foreach (var batch in _held.Values.Chunk(RenewBatch))
+            while (true)
             {
-                var started = Now; // before the script is sent: Redis extends from a moment after this
-                try
-                {
-                    if (!redis.IsConnected) break;
-                    var keys = batch.Select(l => Key(l.Lease.MatchId)).ToArray();
-                    var args = new RedisValue[batch.Length + 1];
-                    args[0] = (long)Ttl.TotalMilliseconds;
-                    for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
-                    var results = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(RenewManyScript, keys, args).ConfigureAwait(false))!;
-                    for (var i = 0; i < batch.Length; i++)
-                    {
-                        if ((long)results[i] == 1) batch[i].Renewed(started + TtlTicks);
-                        else batch[i].Lost = true;
-                    }
-
-                    renewed += batch.Length;
-                }
-                catch (Exception ex) when (ex is RedisException or TimeoutException)
-                {
-                    // Leases run out by themselves; their grains stop writing when they do.
-                    LogRenewalFailed(_held.Count - renewed, ex.Message);
-                    break;
-                }
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                if (wait > TimeSpan.Zero && _stopping.Token.WaitHandle.WaitOne(wait)) return;
+                if (_stopping.IsCancellationRequested) return;
+                next = Math.Max(next + interval, Stopwatch.GetTimestamp());
+                RenewRound();
             }
-
-            // A renewal round that takes a third of the TTL leaves leases close to running out: say so
-            // before they do (seen when the silo's thread pool is saturated: the replies wait in its queue).
-            var took = Stopwatch.GetElapsedTime(tick);
-            if (took > Ttl / 3) LogRenewalSlow(renewed, (long)took.TotalMilliseconds, Ttl);
         }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while stopping.
+        }
+    }
+
+    private void RenewRound()
+    {
+        var tick = Stopwatch.GetTimestamp();
+        var renewed = 0;
+        foreach (var batch in _held.Values.Chunk(RenewBatch))
+        {
+            var started = Now; // before the script is sent: Redis extends from a moment after this
+            try
+            {
+                if (!redis.IsConnected) break;
+                var keys = batch.Select(l => Key(l.Lease.MatchId)).ToArray();
+                var args = new RedisValue[batch.Length + 1];
+                args[0] = (long)Ttl.TotalMilliseconds;
+                for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
+                var results = (RedisResult[])redis.GetDatabase().ScriptEvaluate(RenewManyScript, keys, args)!;
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    if ((long)results[i] == 1) batch[i].Renewed(started + TtlTicks);
+                    else batch[i].Lost = true;
+                }
+
+                renewed += batch.Length;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Leases run out by themselves; their grains stop writing when they do.
+                LogRenewalFailed(_held.Count - renewed, ex.Message);
+                break;
+            }
+        }
+
+        // A renewal round that takes a third of the TTL leaves leases close to running out: say so before they do.
+        var took = Stopwatch.GetElapsedTime(tick);
+        if (took > Ttl / 3) LogRenewalSlow(renewed, (long)took.TotalMilliseconds, Ttl);
     }
 
     public void Dispose()
