@@ -43,6 +43,7 @@ public sealed partial class MatchLocks(
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LeaseState> _held = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private int _renewerStarted;
+    private BlockingRedisConnection? _renewals; // the renewer thread's own
     private const string RenewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
     private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -188,8 +189,8 @@ public sealed partial class MatchLocks(
         _held[lease.MatchId] = state;
         if (Interlocked.Exchange(ref _renewerStarted, 1) == 0)
         {
-            // A thread of its own, with blocking Redis calls: a flooded thread pool must not delay renewals (an
-            // awaited reply resumes on the pool; a blocking one is handed over by the connection's socket thread).
+            // A thread of its own, on a connection of its own with blocking socket calls: a flooded thread pool must
+            // not delay renewals (StackExchange.Redis' replies arrive through the pool on Linux, awaited or not).
             new Thread(RenewLoop) { IsBackground = true, Name = "goalgpt-lease-renewer", Priority = ThreadPriority.AboveNormal }.Start();
         }
         return state;
@@ -229,14 +230,15 @@ public sealed partial class MatchLocks(
             try
             {
                 if (!redis.IsConnected) break;
-                var keys = batch.Select(l => Key(l.Lease.MatchId)).ToArray();
-                var args = new RedisValue[batch.Length + 1];
-                args[0] = (long)Ttl.TotalMilliseconds;
+                var keys = batch.Select(l => (string)Key(l.Lease.MatchId)!).ToArray();
+                var args = new string[batch.Length + 1];
+                args[0] = ((long)Ttl.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
                 for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
-                var results = (RedisResult[])redis.GetDatabase().ScriptEvaluate(RenewManyScript, keys, args)!;
+                _renewals ??= new BlockingRedisConnection(ConfigurationOptions.Parse(redis.Configuration), Ttl / 3);
+                var results = _renewals.EvalIntegers(RenewManyScript, keys, args);
                 for (var i = 0; i < batch.Length; i++)
                 {
-                    if ((long)results[i] == 1) batch[i].Renewed(started + TtlTicks);
+                    if (results[i] == 1) batch[i].Renewed(started + TtlTicks);
                     else batch[i].Lost = true;
                 }
 
@@ -259,6 +261,7 @@ public sealed partial class MatchLocks(
     {
         _stopping.Cancel();
         _stopping.Dispose();
+        _renewals?.Dispose();
     }
 
     /// <summary>Releases the lock if it is still ours.</summary>
