@@ -173,8 +173,8 @@ public static class ServiceRun
             Field("status_id", row?.StatusId == e.Status!.Value.Value);
             Field("status_id_source", row?.StatusSource == e.Status.Value.Src.ToWire());
             Field("status_id_timestamp", row?.StatusTimestamp == e.Status.Value.Ts);
-            Score("home", e.Home!.Value, Model.Expected.Held(e.Home.Value, e.HomePush), row?.HomeScore, row?.HomeScoreSource, row?.HomeScoreTimestamp);
-            Score("away", e.Away!.Value, Model.Expected.Held(e.Away.Value, e.AwayPush), row?.AwayScore, row?.AwayScoreSource, row?.AwayScoreTimestamp);
+            Score("home", e.Home!.Value, e.HomePush, row?.HomeScore, row?.HomeScoreSource, row?.HomeScoreTimestamp);
+            Score("away", e.Away!.Value, e.AwayPush, row?.AwayScore, row?.AwayScoreSource, row?.AwayScoreTimestamp);
             // A score rule 1 may hold keeps the held poll's array out too: the side's raw array is then not decided here.
             if (!Model.Expected.Held(e.Home.Value, e.HomePush)) Field("home_scores", row?.HomeScores is { } hs && hs.SequenceEqual(e.HomeRaw!.Value.Value));
             if (!Model.Expected.Held(e.Away.Value, e.AwayPush)) Field("away_scores", row?.AwayScores is { } aws && aws.SequenceEqual(e.AwayRaw!.Value.Value));
@@ -184,13 +184,16 @@ public static class ServiceRun
             Field("competition_id", row?.CompetitionId == e.CompetitionId || (e.Optional(e.MetadataPut) && row?.CompetitionId is null));
             Field("provider_update_time", row?.ProviderUpdateTime == e.ProviderUpdateTime);
 
-            // Rule 1: a lower poll within 30 s of a push may be held (the pushed value stays) until confirmed.
-            void Score(string side, (long Ts, int Prio, UpdateSource Src, int Value) w, bool held, int? value, string? source, long? ts)
+            // Rule 1: a poll within 30 s of a push that shows another value may be held until confirmed; what the row
+            // then shows (the pushed value, or an older poll that repeated it, with that poll's provenance) depends on
+            // the delivery order: either value is right, and its provenance is not decided here.
+            void Score(string side, (long Ts, int Prio, UpdateSource Src, int Value) w, (long Ts, int Value)? push, int? value, string? source, long? ts)
             {
-                var keptPush = held && source == "mqtt" && ts >= w.Ts - 30_000;
-                Field($"{side}_score", value == w.Value || keptPush);
-                Field($"{side}_score_source", source == w.Src.ToWire() || keptPush || (held && value == w.Value && source == "mqtt"));
-                Field($"{side}_score_timestamp", ts == w.Ts || keptPush || (held && value == w.Value && source == "mqtt"));
+                var held = Model.Expected.Held(w, push);
+                Field($"{side}_score", value == w.Value || (held && value == push!.Value.Value));
+                if (held) return;
+                Field($"{side}_score_source", source == w.Src.ToWire());
+                Field($"{side}_score_timestamp", ts == w.Ts);
             }
 
             var live = row?.StatusId is 2 or 3 or 4 or 5 or 7;
