@@ -63,6 +63,8 @@ public static class GoalGptSilo
             var redis = ConfigurationOptions.Parse(settings.Redis);
             redis.AbortOnConnectFail = false; // keep retrying: without Redis, updates wait in memory
             redis.AsyncTimeout = Math.Min(redis.AsyncTimeout, 2000); // a lock call must not hold a grain's turn for long
+            // Socket threads of its own: replies are read even while the thread pool is flooded (the lease renewer waits on them).
+            redis.SocketManager = new SocketManager("goalgpt-redis", workerCount: 2, SocketManager.SocketManagerOptions.UseHighPrioritySocketThreads);
             return ConnectionMultiplexer.Connect(redis);
         });
         services.AddSingleton(sp => new SchemaMigrator(settings.Postgres, sp.GetRequiredService<ILogger<SchemaMigrator>>()));

@@ -56,6 +56,7 @@ public sealed class GoalGptMetrics
             new Measurement<double>(j.Value, new KeyValuePair<string, object?>("job_name", j.Key))), unit: "s",
             description: "Unix time of the last successful run of each feed job run on this silo.");
         RowsQuarantined = meter.CreateCounter<long>("goalgpt.writebehind.quarantined", description: "Rows PostgreSQL refused on their own (set aside, not retried), by reason (SQLSTATE).");
+        BacklogRefusals = meter.CreateCounter<long>("goalgpt.writebehind.backlog_refusals", description: "Updates refused (retryable) because the write-behind backlog was at its bound.");
         UpdatesRefused = meter.CreateCounter<long>("goalgpt.match.updates_refused", description: "Updates refused (retryable) by a match holding its most unwritten updates without a lease.");
         HandedOver = meter.CreateCounter<long>("goalgpt.match.handed_over", description: "Unwritten updates handed by a deactivating or fenced-out activation to the match's next activation, by outcome.");
         DeliveryFailures = meter.CreateCounter<long>("goalgpt.feed.delivery_failures", description: "Matches whose grain call failed in a feed delivery (the others delivered; the run retried), by origin.");
@@ -96,6 +97,8 @@ public sealed class GoalGptMetrics
 
     public Counter<long> RowsQuarantined { get; }
     public Counter<long> UpdatesRefused { get; }
+
+    public Counter<long> BacklogRefusals { get; }
     public Counter<long> HandedOver { get; }
     public Counter<long> LegacyRowsRepaired { get; }
     public Counter<long> DeliveryFailures { get; }

@@ -61,10 +61,12 @@ public sealed partial class MatchOwnership(
     /// True when no further update may be accepted: this activation holds
     /// <see cref="MatchGrainOptions.MaxUnwrittenUpdates"/> unwritten ones already (no lease, or PostgreSQL
     /// down): memory stays bounded, and the caller gets a retryable refusal instead of an acknowledgement
-    /// it could not keep.
+    /// it could not keep. Also true while the silo's write-behind backlog is at its bound and this match has
+    /// no row waiting (<see cref="TsMatchesWriter.Admits"/>).
     /// </summary>
     public bool Full()
     {
+        if (!writer.Admits(matchId)) return true; // the silo's write-behind is at its bound: push back on the caller
         Trim();
         var full = _unwritten.Count >= options.MaxUnwrittenUpdates;
         if (full && !_refusing) LogRefusing(matchId, _unwritten.Count);

@@ -43,6 +43,7 @@ public sealed partial class MatchLocks(
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LeaseState> _held = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private int _renewerStarted;
+    private BlockingRedisConnection? _renewals; // the renewer thread's own
     private const string RenewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
     private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -186,58 +187,81 @@ public sealed partial class MatchLocks(
     {
         var state = new LeaseState(lease, lease.SetAtTimestamp + TtlTicks);
         _held[lease.MatchId] = state;
-        if (Interlocked.Exchange(ref _renewerStarted, 1) == 0) _ = Task.Run(RenewLoopAsync);
+        if (Interlocked.Exchange(ref _renewerStarted, 1) == 0)
+        {
+            // A thread of its own, on a connection of its own with blocking socket calls: a flooded thread pool must
+            // not delay renewals (StackExchange.Redis' replies arrive through the pool on Linux, awaited or not).
+            new Thread(RenewLoop) { IsBackground = true, Name = "goalgpt-lease-renewer", Priority = ThreadPriority.AboveNormal }.Start();
+        }
         return state;
     }
 
     /// <summary>Stops renewing the lease of <paramref name="matchId"/> (lost, or released next).</summary>
     public void Untrack(string matchId) => _held.TryRemove(matchId, out _);
 
-    private async Task RenewLoopAsync()
+    private void RenewLoop()
     {
-        using var timer = new PeriodicTimer(Ttl / 3);
-        while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+        var interval = (long)((Ttl / 3).TotalSeconds * Stopwatch.Frequency);
+        var next = Stopwatch.GetTimestamp() + interval;
+        try
         {
-            var tick = Stopwatch.GetTimestamp();
-            var renewed = 0;
-            foreach (var batch in _held.Values.Chunk(RenewBatch))
+            while (true)
             {
-                var started = Now; // before the script is sent: Redis extends from a moment after this
-                try
-                {
-                    if (!redis.IsConnected) break;
-                    var keys = batch.Select(l => Key(l.Lease.MatchId)).ToArray();
-                    var args = new RedisValue[batch.Length + 1];
-                    args[0] = (long)Ttl.TotalMilliseconds;
-                    for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
-                    var results = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(RenewManyScript, keys, args).ConfigureAwait(false))!;
-                    for (var i = 0; i < batch.Length; i++)
-                    {
-                        if ((long)results[i] == 1) batch[i].Renewed(started + TtlTicks);
-                        else batch[i].Lost = true;
-                    }
-
-                    renewed += batch.Length;
-                }
-                catch (Exception ex) when (ex is RedisException or TimeoutException)
-                {
-                    // Leases run out by themselves; their grains stop writing when they do.
-                    LogRenewalFailed(_held.Count - renewed, ex.Message);
-                    break;
-                }
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                if (wait > TimeSpan.Zero && _stopping.Token.WaitHandle.WaitOne(wait)) return;
+                if (_stopping.IsCancellationRequested) return;
+                next = Math.Max(next + interval, Stopwatch.GetTimestamp());
+                RenewRound();
             }
-
-            // A renewal round that takes a third of the TTL leaves leases close to running out: say so
-            // before they do (seen when the silo's thread pool is saturated: the replies wait in its queue).
-            var took = Stopwatch.GetElapsedTime(tick);
-            if (took > Ttl / 3) LogRenewalSlow(renewed, (long)took.TotalMilliseconds, Ttl);
         }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while stopping.
+        }
+    }
+
+    private void RenewRound()
+    {
+        var tick = Stopwatch.GetTimestamp();
+        var renewed = 0;
+        foreach (var batch in _held.Values.Chunk(RenewBatch))
+        {
+            var started = Now; // before the script is sent: Redis extends from a moment after this
+            try
+            {
+                if (!redis.IsConnected) break;
+                var keys = batch.Select(l => (string)Key(l.Lease.MatchId)!).ToArray();
+                var args = new string[batch.Length + 1];
+                args[0] = ((long)Ttl.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
+                _renewals ??= new BlockingRedisConnection(ConfigurationOptions.Parse(redis.Configuration), Ttl / 3);
+                var results = _renewals.EvalIntegers(RenewManyScript, keys, args);
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    if (results[i] == 1) batch[i].Renewed(started + TtlTicks);
+                    else batch[i].Lost = true;
+                }
+
+                renewed += batch.Length;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Leases run out by themselves; their grains stop writing when they do.
+                LogRenewalFailed(_held.Count - renewed, ex.Message);
+                break;
+            }
+        }
+
+        // A renewal round that takes a third of the TTL leaves leases close to running out: say so before they do.
+        var took = Stopwatch.GetElapsedTime(tick);
+        if (took > Ttl / 3) LogRenewalSlow(renewed, (long)took.TotalMilliseconds, Ttl);
     }
 
     public void Dispose()
     {
         _stopping.Cancel();
         _stopping.Dispose();
+        _renewals?.Dispose();
     }
 
     /// <summary>Releases the lock if it is still ours.</summary>

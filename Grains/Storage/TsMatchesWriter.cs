@@ -30,6 +30,8 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private Task? _loop;
     private bool _outage;
+    private int _pendingCount;
+    private int _refusing;
 
     public TsMatchesWriter(TsMatchesTable table, TimeProvider time, GoalGptMetrics metrics,
         IOptions<WriteBehindOptions> options, ILogger<TsMatchesWriter> logger)
@@ -50,6 +52,25 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     {
         /// <summary>Audit events riding with the row: inserted by the statement that writes it, in order.</summary>
         public List<Audit.AuditEvent>? Events { get; init; }
+    }
+
+    /// <summary>
+    /// False when the backlog is at <see cref="WriteBehindOptions.MaxBacklog"/> and <paramref name="matchId"/> has no
+    /// row waiting: its update would add a row, so it is refused (retryable) instead. A match already waiting
+    /// adds nothing (its newer row replaces the waiting one).
+    /// </summary>
+    public bool Admits(string matchId)
+    {
+        if (Volatile.Read(ref _pendingCount) < _options.MaxBacklog) return true;
+        bool admits;
+        lock (_gate) admits = _pending.Count < _options.MaxBacklog || _pending.ContainsKey(matchId);
+        if (!admits)
+        {
+            _metrics.BacklogRefusals.Add(1);
+            if (Interlocked.Exchange(ref _refusing, 1) == 0) LogBacklogFull(_options.MaxBacklog);
+        }
+
+        return admits;
     }
 
     /// <summary>Matches waiting to be written.</summary>
@@ -97,6 +118,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             }
 
             count = _pending.Count;
+            Volatile.Write(ref _pendingCount, count);
         }
 
         if (count >= _options.MaxBatchSize) Wake();
@@ -204,6 +226,8 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 .ToList();
             if (batch.Count == 0) return true;
             foreach (var p in batch) _pending.Remove(p.Row.ExternalId);
+            Volatile.Write(ref _pendingCount, _pending.Count);
+            if (_pending.Count < _options.MaxBacklog) Volatile.Write(ref _refusing, 0);
         }
 
         var started = _time.GetTimestamp();
@@ -340,6 +364,8 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                     _pending[p.Row.ExternalId] = p;
                 }
             }
+
+            Volatile.Write(ref _pendingCount, _pending.Count);
         }
     }
 
@@ -358,6 +384,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         _signal.Dispose();
         _oneFlush.Dispose();
     }
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "ts_matches write-behind backlog at its bound ({MaxBacklog} matches, WriteBehind__MaxBacklog): refusing updates of matches not already waiting (backlog_full, retryable) until it shrinks")]
+    private partial void LogBacklogFull(int maxBacklog);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "ts_matches batch written: {Count} matches updated: {Matches}")]
     private partial void LogBatchWritten(int count, string matches);

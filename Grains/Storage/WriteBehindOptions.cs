@@ -32,4 +32,12 @@ public sealed class WriteBehindOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(80);
+
+    /// <summary>
+    /// Most matches waiting to be written. At the bound an update for a match not already waiting is refused,
+    /// retryably (<c>backlog_full</c>), instead of queueing without limit: the callers wait and send again,
+    /// and the lag of what was admitted stays bounded by the bound over the upsert rate.
+    /// </summary>
+    [Range(100, 10_000_000)]
+    public int MaxBacklog { get; set; } = 20_000;
 }

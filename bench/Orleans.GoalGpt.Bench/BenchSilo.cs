@@ -15,7 +15,18 @@ public sealed class BenchSilo : IAsyncDisposable
 {
     private readonly IHost _host;
 
-    private BenchSilo(IHost host) => _host = host;
+    private BenchSilo(IHost host, string clusterId, int gatewayPort)
+    {
+        _host = host;
+        ClusterId = clusterId;
+        GatewayPort = gatewayPort;
+    }
+
+    /// <summary>The cluster id a client process (the load generator) joins with.</summary>
+    public string ClusterId { get; }
+
+    /// <summary>The silo's gateway on 127.0.0.1, for a client process.</summary>
+    public int GatewayPort { get; }
 
     public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
 
@@ -37,19 +48,21 @@ public sealed class BenchSilo : IAsyncDisposable
             ["Mqtt:Enabled"] = "false",
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
+        var clusterId = $"bench-{Guid.NewGuid():N}";
+        var gatewayPort = FreePort();
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o =>
             {
-                o.ClusterId = $"bench-{Guid.NewGuid():N}";
+                o.ClusterId = clusterId;
                 o.ServiceId = "goalgpt-bench";
             });
-            silo.ConfigureEndpoints(IPAddress.Loopback, FreePort(), FreePort(), listenOnAnyHostAddress: false);
+            silo.ConfigureEndpoints(IPAddress.Loopback, FreePort(), gatewayPort, listenOnAnyHostAddress: false);
             silo.AddGoalGpt(builder.Configuration);
         });
         var host = builder.Build();
         await host.StartAsync();
-        return new BenchSilo(host);
+        return new BenchSilo(host, clusterId, gatewayPort);
     }
 
     private static int FreePort()

@@ -10,14 +10,19 @@ public sealed class Histograms : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<string, LongConcurrentHistogram> _hist = new();
+    private readonly ConcurrentDictionary<string, long> _counters = new();
+
+    /// <summary>The sum of a counter of the service since the last <see cref="Reset"/>.</summary>
+    public long Counter(string name) => _counters.GetValueOrDefault(name);
 
     public Histograms()
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == GoalGptMetrics.MeterName && instrument is Histogram<double>) listener.EnableMeasurementEvents(instrument);
+            if (instrument.Meter.Name == GoalGptMetrics.MeterName && instrument is Histogram<double> or Counter<long>) listener.EnableMeasurementEvents(instrument);
         };
         _listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => Record(instrument.Name, value));
+        _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => _counters.AddOrUpdate(instrument.Name, value, (_, v) => v + value));
         _listener.Start();
     }
 
@@ -29,7 +34,11 @@ public sealed class Histograms : IDisposable
 
     public long Count(string name) => _hist.TryGetValue(name, out var h) ? h.TotalCount : 0;
 
-    public void Reset() => _hist.Clear();
+    public void Reset()
+    {
+        _hist.Clear();
+        _counters.Clear();
+    }
 
     public void Dispose() => _listener.Dispose();
 }

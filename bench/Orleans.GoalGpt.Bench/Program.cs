@@ -7,10 +7,13 @@ using BenchmarkDotNet.Running;
 using Orleans.GoalGpt.Bench;
 using StackExchange.Redis;
 
-// Usage: bench/run.sh [--matches 1000,10000,100000] [--rates 22000,0] [--unpaced-up-to 10000] [--seconds 30] [--out dir] [--micro]
+// Usage: bench/run.sh [--matches 10000] [--rates 10000,20000,30000,40000,50000,60000,0] [--seconds 20] [--out dir]   (the capacity sweep; rate 0: as fast as it answers)
+//        bench/run.sh --micro
 //        bench/run.sh --read-api [--matches 1000] [--clients 1000] [--reads 2000] [--changes 1000] [--seconds 20] [--out dir]   (read API and SSE stream, bench/results/read-api.md)
 //        bench/run.sh --ingest [--matches 2000] [--seconds 180] [--out dir]   (simulator -> jobs + MQTT -> ts_matches, real time)
 //        bench/run.sh --accuracy [--matches 2000] [--minutes 10] [--warmup-seconds 60] [--sample-seconds 5] [--out dir]   (ts_matches vs the simulator's truth)
+if (args.Contains("--loadgen")) return await LoadGen.RunAsync(); // the load generator's own process (started by the sweep)
+
 if (args.Contains("--micro"))
 {
     // Results (GitHub markdown, JSON, CSV, HTML) under bench/results/micro/results.
@@ -19,10 +22,9 @@ if (args.Contains("--micro"))
     return summary.HasCriticalValidationErrors || summary.Reports.Any(r => !r.Success) ? 1 : 0;
 }
 
-var matchCounts = Arg("--matches", "1000,10000,100000").Split(',').Select(int.Parse).ToArray();
-var rates = Arg("--rates", "22000,0").Split(',').Select(r => double.Parse(r, CultureInfo.InvariantCulture)).ToArray();
-var unpacedUpTo = int.Parse(Arg("--unpaced-up-to", "10000"), CultureInfo.InvariantCulture);
-var duration = TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "30"), CultureInfo.InvariantCulture));
+var matchCounts = Arg("--matches", "10000").Split(',').Select(int.Parse).ToArray();
+var rates = Arg("--rates", "10000,20000,30000,40000,50000,60000,0").Split(',').Select(r => double.Parse(r, CultureInfo.InvariantCulture)).ToArray();
+var duration = TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "20"), CultureInfo.InvariantCulture));
 var server = Environment.GetEnvironmentVariable("GOALGPT_TEST_POSTGRES") ?? throw new InvalidOperationException("run through bench/run.sh");
 var redisCs = Environment.GetEnvironmentVariable("GOALGPT_TEST_REDIS")!;
 if (args.Contains("--accuracy"))
@@ -58,33 +60,36 @@ if (args.Contains("--ingest"))
 var results = new List<RunResult>();
 Limits? limits = null;
 var loadBefore = File.ReadAllText("/proc/loadavg").Trim();
+var began = DateTimeOffset.UtcNow;
 
 using var hist = new Histograms();
 await using var redis = await ConnectionMultiplexer.ConnectAsync(redisCs);
+var redisPid = int.Parse(((string?)await redis.GetDatabase().ExecuteAsync("INFO", "server"))!.Split('\n')
+    .First(l => l.StartsWith("process_id:", StringComparison.Ordinal))["process_id:".Length..].Trim(), CultureInfo.InvariantCulture);
+var cpu = new ProcessCpu(redisPid);
 foreach (var m in matchCounts)
 {
-    var workload = new Workload(m, itemsPerProducer: 2_000_000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), seed: m);
-    await foreach (var key in redis.GetServer(redis.GetEndPoints()[0]).KeysAsync(pattern: $"lock:match:b{m}-*"))
+    var workload = new Workload(m, itemsPerProducer: 4_000_000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), seed: m);
+    foreach (var rate in rates)
     {
-        await redis.GetDatabase().KeyDeleteAsync(key); // locks left by an earlier, interrupted run
-    }
-
-    foreach (var rate in rates.Where(r => r > 0 || m <= unpacedUpTo))
-    {
+        await ClearLocksAsync(redis, m);
         var db = await Database.RecreateAsync(server, "goalgpt_bench");
         var silo = await BenchSilo.StartAsync(db.ConnectionString, redisCs);
-        Console.WriteLine($"[bench] service, {m} matches, offered {(rate > 0 ? rate.ToString("N0", CultureInfo.InvariantCulture) + "/s" : "max")}, {duration.TotalSeconds} s ...");
-        var service = await ServiceRun.RunAsync(workload, silo, db, hist, duration, rate);
-        results.Add(service);
+        var load = File.ReadAllText("/proc/loadavg").Trim();
+        Console.WriteLine($"[bench] service, {m} matches, offered {(rate > 0 ? rate.ToString("N0", CultureInfo.InvariantCulture) + "/s" : "as fast as it answers")}, {duration.TotalSeconds} s, load average {load} ...");
+        var service = await ServiceRun.RunAsync(workload, silo, db, hist, cpu, duration, rate);
+        results.Add(service with { LoadAverage = load });
         Print(service);
         if (limits is null) limits = await LimitsRun.RunAsync(db, silo, redis, workload.Ids);
         await silo.DisposeAsync();
     }
 
+    await ClearLocksAsync(redis, m);
     var baseDb = await Database.RecreateAsync(server, "goalgpt_bench_baseline");
-    Console.WriteLine($"[bench] baseline, {m} matches, {duration.TotalSeconds} s ...");
-    var baseline = await BaselineRun.RunAsync(workload, baseDb, redis, hist, duration);
-    results.Add(baseline);
+    var baseLoad = File.ReadAllText("/proc/loadavg").Trim();
+    Console.WriteLine($"[bench] baseline, {m} matches, {duration.TotalSeconds} s, load average {baseLoad} ...");
+    var baseline = await BaselineRun.RunAsync(workload, baseDb, redis, hist, cpu, duration);
+    results.Add(baseline with { LoadAverage = baseLoad });
     Print(baseline);
     GC.Collect();
 }
@@ -92,18 +97,22 @@ foreach (var m in matchCounts)
 var loadAfter = File.ReadAllText("/proc/loadavg").Trim();
 var outDir = Path.Combine(Arg("--out", "bench/results"));
 Directory.CreateDirectory(outDir);
+var capacity = Capacity.Of(results);
 var report = new
 {
     Date = DateTimeOffset.UtcNow,
+    Command = "bench/run.sh " + string.Join(' ', args),
     Machine = new { Cores = Environment.ProcessorCount, LoadAvgBefore = loadBefore, LoadAvgAfter = loadAfter },
     Seconds = duration.TotalSeconds,
+    Minutes = (DateTimeOffset.UtcNow - began).TotalMinutes,
+    Capacity = capacity,
     Results = results,
     Limits = limits,
 };
-await File.WriteAllTextAsync(Path.Combine(outDir, "latest.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
-var table = Markdown(results, limits, loadBefore, loadAfter);
+await File.WriteAllTextAsync(Path.Combine(outDir, "latest.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+var table = Report.Markdown(results, capacity, limits, loadBefore, loadAfter, "bench/run.sh " + string.Join(' ', args), began);
 await File.WriteAllTextAsync(Path.Combine(outDir, "latest.md"), table);
-Chart.Write(results, Path.Combine(outDir, "throughput.png"));
+await File.WriteAllTextAsync(Path.Combine(outDir, "capacity.svg"), Report.Svg(results, capacity));
 Console.WriteLine();
 Console.WriteLine(table);
 return 0;
@@ -114,29 +123,12 @@ string Arg(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-static void Print(RunResult r) => Console.WriteLine(
-    $"[bench] {r.Design}: {r.UpdatesPerSecond:F0} updates/s, call p50/p99/p99.9 {r.LatencyP50Ms:F2}/{r.LatencyP99Ms:F2}/{r.LatencyP999Ms:F2} ms, " +
-    $"lag p50/p99 {r.LagP50Ms:F0}/{r.LagP99Ms:F0} ms, {r.StatementsPer1000Updates:F1} stmts/1000, lock p50/p99 {r.LockP50Ms:F2}/{r.LockP99Ms:F2} ms, " +
-    $"wrong {r.LostOrRegressed}/{r.Checked}, null-minute {r.LiveWithNullMinute}, cpu {r.CpuPercent:F0}%, {r.MemoryKiBPerMatch:F2} KiB/match, activation {r.ActivationSeconds:F1} s");
+static void Print(RunResult r) => Console.WriteLine($"[bench] {Report.Row(r)}");
 
-static string Markdown(List<RunResult> results, Limits? limits, string loadBefore, string loadAfter)
+static async Task ClearLocksAsync(IConnectionMultiplexer redis, int m)
 {
-    var sb = new StringBuilder();
-    sb.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, load average before/after: `{loadBefore}` / `{loadAfter}`.");
-    sb.AppendLine();
-    sb.AppendLine("| design | matches | updates/s | call p50 / p99 / p99.9 ms | grain apply p99 ms | ts_matches lag p50 / p99 ms | DB statements / 1000 updates | lock p50 / p99 ms | lock waits | CPU % (of all cores) | KiB per match | activation s | wrong fields / matches checked | live with NULL minute |");
-    sb.AppendLine("|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|---|---:|");
-    foreach (var r in results)
+    await foreach (var key in redis.GetServer(redis.GetEndPoints()[0]).KeysAsync(database: redis.GetDatabase().Database, pattern: $"lock:match:b{m}-*"))
     {
-        sb.AppendLine(CultureInfo.InvariantCulture,
-            $"| {r.Design} | {r.Matches:N0} | {r.UpdatesPerSecond:N0} | {r.LatencyP50Ms:F2} / {r.LatencyP99Ms:F2} / {r.LatencyP999Ms:F2} | {r.GrainApplyP99Ms:F3} | {r.LagP50Ms:F0} / {r.LagP99Ms:F0} | {r.StatementsPer1000Updates:F1} | {r.LockP50Ms:F2} / {r.LockP99Ms:F2} | {r.LockWaits:N0} | {r.CpuPercent:F0} | {r.MemoryKiBPerMatch:F2} | {r.ActivationSeconds:F1} | {r.LostOrRegressed:N0} / {r.Checked:N0} | {r.LiveWithNullMinute} |");
+        await redis.GetDatabase().KeyDeleteAsync(key); // locks left by an earlier run or step
     }
-
-    if (limits is not null)
-    {
-        sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Limits: batched upsert {limits.UpsertRowsPerSecond:N0} rows/s; no-op grain calls {limits.NoOpGrainCallsPerSecond:N0}/s; Redis lock round trips (SET NX PX + compare-and-delete) {limits.RedisLockRoundTripsPerSecond:N0}/s.");
-    }
-
-    return sb.ToString();
 }

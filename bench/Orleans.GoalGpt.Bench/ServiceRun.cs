@@ -1,168 +1,224 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Storage;
+using static Orleans.GoalGpt.Bench.Model;
 
 namespace Orleans.GoalGpt.Bench;
 
-/// <summary>Figures of one run of the service or the baseline.</summary>
+/// <summary>Figures of one run of the service or the baseline; null where a figure does not apply ("n/a").</summary>
 public sealed record RunResult
 {
     public required string Design { get; init; }
     public required int Matches { get; init; }
+    /// <summary>Updates/s offered; null: as fast as it answers.</summary>
+    public double? Offered { get; init; }
     public double Seconds { get; init; }
     public long Updates { get; init; }
     public long MinuteTicks { get; init; }
     public double UpdatesPerSecond => Updates / Seconds;
-    public double LatencyP50Ms { get; init; }
-    public double LatencyP99Ms { get; init; }
-    public double LatencyP999Ms { get; init; }
-    public double GrainApplyP99Ms { get; init; }
-    public double LagP50Ms { get; init; }
-    public double LagP99Ms { get; init; }
+    public double CallP50Ms { get; init; }
+    public double CallP99Ms { get; init; }
+    public double CallP999Ms { get; init; }
+    public double? GrainApplyP99Ms { get; init; }
+    public double? LagP50Ms { get; init; }
+    public double? LagP99Ms { get; init; }
+    public double? LagMaxMs { get; init; }
+    public long? LagSamples { get; init; }
+    public long? LagNeverVisible { get; init; }
     public double StatementsPer1000Updates { get; init; }
-    public double LockP50Ms { get; init; }
-    public double LockP99Ms { get; init; }
+    public double? LockP50Ms { get; init; }
+    public double? LockP99Ms { get; init; }
     public long LockWaits { get; init; }
-    public double CpuPercent { get; init; }
-    public double MemoryKiBPerMatch { get; init; }
-    public double WorkingSetMiB { get; init; }
-    public double ActivationSeconds { get; init; }
-    public long LostOrRegressed { get; init; }
+    public long? LeaseLapses { get; init; }
+    public long? Refused { get; init; }
+    public long? TimedOut { get; init; }
+    public required CpuSample CpuPercent { get; init; }
+    public double? MemoryKiBPerMatch { get; init; }
+    public double? ActivationSeconds { get; init; }
+    public long WrongFields { get; init; }
+    public long FieldsChecked { get; init; }
+    public long MatchesChecked { get; init; }
     public long LiveWithNullMinute { get; init; }
-    public long Checked { get; init; }
+    public string? WrongExamples { get; init; }
+    /// <summary>/proc/loadavg when the step started (the box is shared).</summary>
+    public string? LoadAverage { get; init; }
 }
 
 /// <summary>
-/// The service under load: M matches activated first (warm-up, timed apart), then five
-/// producers, one per job kind, each with calls in flight, for the given time.
+/// The service under load: M matches activated first (timed apart: lease acquisition and activation), then
+/// the load generator in its own process sends the five producers' streams for the given time.
 /// </summary>
 public static class ServiceRun
 {
-    private const int InFlightPerProducer = 48;
-
-    /// <param name="rate">Updates/s offered in all (paced, open loop); 0: as fast as the service answers.</param>
-    public static async Task<RunResult> RunAsync(Workload workload, BenchSilo silo, Database db, Histograms hist, TimeSpan duration, double rate)
+    public static async Task<RunResult> RunAsync(Workload workload, BenchSilo silo, Database db, Histograms hist, ProcessCpu cpu, TimeSpan duration, double rate)
     {
         var grains = silo.Grains;
         GC.Collect();
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
-
+        hist.Reset();
         var activation = Stopwatch.StartNew();
-        await ForEachAsync(workload.Ids, 32, id => grains.GetGrain<IMatchGrain>(id).GetSnapshot());
+        await ForEachAsync(workload.Ids, 64, id => grains.GetGrain<IMatchGrain>(id).GetSnapshot());
         activation.Stop();
-        var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
         var lockP50 = hist.P("goalgpt.lock.acquire.duration", 50);
         var lockP99 = hist.P("goalgpt.lock.acquire.duration", 99);
 
         await silo.Writer.FlushAsync();
         hist.Reset();
         var statementsBefore = await db.StatementsAsync();
-        var process = Process.GetCurrentProcess();
-        var cpuBefore = process.TotalProcessorTime;
-        var counters = Enum.GetValues<ProducerKind>().ToDictionary(k => k, _ => new StrongBox());
-        var clock = Stopwatch.StartNew();
-        var deadline = duration;
-
-        var workers = new List<Task>();
-        var timeouts = 0L;
-        foreach (var kind in Workload.Producers)
+        var resultPath = Path.Combine(Path.GetTempPath(), $"goalgpt-loadgen-{Guid.NewGuid():N}.json");
+        var settings = new LoadGenSettings(silo.ClusterId, silo.GatewayPort, workload.Ids.Length, workload.EndMs, workload.Seed,
+            workload.Length, rate, duration.TotalSeconds, resultPath);
+        var psi = new ProcessStartInfo("dotnet", [typeof(ServiceRun).Assembly.Location, "--loadgen"])
         {
-            var counter = counters[kind];
-            for (var w = 0; w < InFlightPerProducer; w++)
-            {
-                workers.Add(Task.Run(async () =>
-                {
-                    var perProducer = rate / (Workload.Producers.Length - 1); // the minute clock keeps the same pace, uncounted
-                    while (clock.Elapsed < deadline)
-                    {
-                        var i = Interlocked.Increment(ref counter.Value) - 1;
-                        if (i >= workload.Length) break;
-                        if (perProducer > 0)
-                        {
-                            var due = TimeSpan.FromSeconds(i / perProducer) - clock.Elapsed;
-                            if (due > TimeSpan.Zero) await Task.Delay(due);
-                        }
-
-                        var item = workload.Item(kind, (int)i);
-                        var grain = grains.GetGrain<IMatchGrain>(item.MatchId);
-                        var started = Stopwatch.GetTimestamp();
-                        while (true)
-                        {
-                            try
-                            {
-                                if (item.Update is { } u) await grain.Apply(u);
-                                else await grain.RefreshMinute();
-                                break;
-                            }
-                            catch (TimeoutException)
-                            {
-                                // An overloaded silo drops expired calls; delivery is at least once (a replayed update is a no-op).
-                                Interlocked.Increment(ref timeouts);
-                            }
-                        }
-
-                        hist.Record("bench.call", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                        Interlocked.Increment(ref counter.Done);
-                    }
-                }));
-            }
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        psi.Environment[LoadGen.SettingsVariable] = JsonSerializer.Serialize(settings);
+        psi.Environment[LoadGen.PostgresVariable] = db.ConnectionString; // the environment, never the command line
+        using var child = Process.Start(psi)!;
+        CpuSample? start = null, end = null;
+        long ticksAtStart = 0;
+        while (await child.StandardOutput.ReadLineAsync() is { } line)
+        {
+            if (line == "START") { start = cpu.Read(child.Id); ticksAtStart = Stopwatch.GetTimestamp(); }
+            else if (line == "END") end = cpu.Read(child.Id);
+            else Console.WriteLine($"[loadgen] {line}");
         }
 
-        await Task.WhenAll(workers);
-        var seconds = clock.Elapsed.TotalSeconds;
-        if (timeouts > 0) Console.WriteLine($"[bench] {timeouts} calls timed out (30 s) and were sent again");
-        var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+        await child.WaitForExitAsync();
+        if (child.ExitCode != 0 || start is null || end is null) throw new InvalidOperationException($"the load generator failed (exit {child.ExitCode})");
+        var gen = JsonSerializer.Deserialize<LoadGenResult>(await File.ReadAllTextAsync(resultPath))!;
+        File.Delete(resultPath);
+        var window = gen.Seconds;
         await silo.Writer.FlushAsync();
         var statements = await db.StatementsAsync() - statementsBefore;
-
-        var delivered = counters.ToDictionary(c => c.Key, c => (int)Math.Min(c.Value.Value, workload.Length));
-        var updates = delivered.Where(d => d.Key != ProducerKind.MinuteClock).Sum(d => (long)d.Value);
-        var result = new RunResult
-        {
-            Design = rate > 0 ? $"service, offered {rate:N0}/s" : "service, max",
-            Matches = workload.Ids.Length,
-            Seconds = seconds,
-            Updates = updates,
-            MinuteTicks = delivered[ProducerKind.MinuteClock],
-            LatencyP50Ms = hist.P("bench.call", 50),
-            LatencyP99Ms = hist.P("bench.call", 99),
-            LatencyP999Ms = hist.P("bench.call", 99.9),
-            GrainApplyP99Ms = hist.P("goalgpt.apply.duration", 99),
-            LagP50Ms = hist.P("goalgpt.writebehind.lag", 50),
-            LagP99Ms = hist.P("goalgpt.writebehind.lag", 99),
-            StatementsPer1000Updates = statements * 1000.0 / updates,
-            LockP50Ms = lockP50,
-            LockP99Ms = lockP99,
-            CpuPercent = cpu / seconds / Environment.ProcessorCount * 100,
-            MemoryKiBPerMatch = (memoryAfter - memoryBefore) / 1024.0 / workload.Ids.Length,
-            WorkingSetMiB = Process.GetCurrentProcess().WorkingSet64 / 1048576.0,
-            ActivationSeconds = activation.Elapsed.TotalSeconds,
-        };
+        var updates = gen.Delivered.Where(d => d.Key != ProducerKind.MinuteClock).Sum(d => (long)d.Value);
 
         // Correctness: every match saves and hands over its row, then the table is compared with the model.
         await ForEachAsync(workload.Ids, 256, id => grains.GetGrain<IMatchGrain>(id).Persist());
         await silo.Writer.FlushAsync();
-        var (wrong, nullMinute, checkedCount) = await Compare(db, Model.Of(workload, delivered));
-        return result with { LostOrRegressed = wrong, LiveWithNullMinute = nullMinute, Checked = checkedCount };
+        // Memory with full state: every match has had snapshots, deltas, kick-offs and provenance by now.
+        GC.Collect();
+        var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
+        var check = await Compare(db, Model.Of(workload, gen.Delivered));
+        var d = ProcessCpu.Delta(start, end);
+        return new RunResult
+        {
+            Design = rate > 0 ? $"service, offered {rate:N0}/s" : "service, as fast as it answers",
+            Matches = workload.Ids.Length,
+            Offered = rate > 0 ? rate : null,
+            Seconds = window,
+            Updates = updates,
+            MinuteTicks = gen.Delivered[ProducerKind.MinuteClock],
+            CallP50Ms = gen.CallP50Ms,
+            CallP99Ms = gen.CallP99Ms,
+            CallP999Ms = gen.CallP999Ms,
+            GrainApplyP99Ms = hist.P("goalgpt.apply.duration", 99),
+            LagP50Ms = gen.LagP50Ms,
+            LagP99Ms = gen.LagP99Ms,
+            LagMaxMs = gen.LagMaxMs,
+            LagSamples = gen.LagSamples,
+            LagNeverVisible = gen.LagNeverVisible,
+            StatementsPer1000Updates = statements * 1000.0 / updates,
+            LockP50Ms = lockP50,
+            LockP99Ms = lockP99,
+            LockWaits = hist.Counter("goalgpt.lock.busy"),
+            LeaseLapses = hist.Counter("goalgpt.lock.renewals_lost"),
+            Refused = gen.Refused,
+            TimedOut = gen.TimedOut,
+            CpuPercent = Percent(d, window),
+            MemoryKiBPerMatch = (memoryAfter - memoryBefore) / 1024.0 / workload.Ids.Length,
+            ActivationSeconds = activation.Elapsed.TotalSeconds,
+            WrongFields = check.Wrong,
+            FieldsChecked = check.Fields,
+            MatchesChecked = check.Matches,
+            LiveWithNullMinute = check.NullMinute,
+            WrongExamples = check.Examples,
+        };
     }
 
-    public static async Task<(long Wrong, long NullMinute, long Checked)> Compare(Database db, Model model)
+    public static CpuSample Percent(CpuSample seconds, double window)
+    {
+        double P(double s) => s / window / Environment.ProcessorCount * 100;
+        return new CpuSample(P(seconds.Silo), P(seconds.LoadGenerator), P(seconds.Postgres), P(seconds.Redis));
+    }
+
+    public sealed record Check(long Wrong, long Fields, long Matches, long NullMinute, string Examples);
+
+    /// <summary>
+    /// Every tracked field of every match the model knows: status, both scores and their provenance
+    /// (source and observation time), both raw score arrays, the first- and second-half kick-offs, match time,
+    /// competition, provider change time, and the minute (never NULL while live; where the row has the
+    /// phase's kick-off and the minute's computation time, the rule's minute at that time, ±1).
+    /// </summary>
+    public static async Task<Check> Compare(Database db, Model model)
     {
         var rows = await db.Table.ReadAllAsync();
-        long wrong = 0, nullMinute = 0, count = 0;
+        long wrong = 0, fields = 0, matches = 0, nullMinute = 0;
+        var byField = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var id in model.Matches)
         {
-            count++;
-            if (!rows.TryGetValue(id, out var row)) { wrong++; continue; }
-            var (home, away) = model.Score(id);
-            if (row.StatusId != model.Status(id) || row.HomeScore != home || row.AwayScore != away) wrong++;
-            if (row.StatusId is 2 or 3 or 4 or 5 or 7 && row.Minute is null) nullMinute++;
+            matches++;
+            var e = model.Of(id);
+            rows.TryGetValue(id, out var row);
+            void Field(string name, bool ok)
+            {
+                fields++;
+                if (ok) return;
+                wrong++;
+                byField[name] = byField.GetValueOrDefault(name) + 1;
+            }
+
+            Field("status_id", row?.StatusId == e.Status!.Value.Value);
+            Field("status_id_source", row?.StatusSource == e.Status.Value.Src.ToWire());
+            Field("status_id_timestamp", row?.StatusTimestamp == e.Status.Value.Ts);
+            Score("home", e.Home!.Value, e.HomePush, row?.HomeScore, row?.HomeScoreSource, row?.HomeScoreTimestamp);
+            Score("away", e.Away!.Value, e.AwayPush, row?.AwayScore, row?.AwayScoreSource, row?.AwayScoreTimestamp);
+            // A score rule 1 may hold keeps the held poll's array out too: the side's raw array is then not decided here.
+            if (!Model.Expected.Held(e.Home.Value, e.HomePush)) Field("home_scores", row?.HomeScores is { } hs && hs.SequenceEqual(e.HomeRaw!.Value.Value));
+            if (!Model.Expected.Held(e.Away.Value, e.AwayPush)) Field("away_scores", row?.AwayScores is { } aws && aws.SequenceEqual(e.AwayRaw!.Value.Value));
+            Field("first_half_kickoff_ts", row?.FirstHalfKickoffTs == e.FirstKickoff || (e.Optional(e.FirstKickoffPut) && row?.FirstHalfKickoffTs is null));
+            Field("second_half_kickoff_ts", row?.SecondHalfKickoffTs == e.SecondKickoff || (e.Optional(e.SecondKickoffPut) && row?.SecondHalfKickoffTs is null));
+            Field("match_time", row?.MatchTime == e.MatchTime || (e.Optional(e.MetadataPut) && row?.MatchTime is null));
+            Field("competition_id", row?.CompetitionId == e.CompetitionId || (e.Optional(e.MetadataPut) && row?.CompetitionId is null));
+            Field("provider_update_time", row?.ProviderUpdateTime == e.ProviderUpdateTime);
+
+            // Rule 1: a poll within 30 s of a push that shows another value may be held until confirmed; what the row
+            // then shows (the pushed value, or an older poll that repeated it, with that poll's provenance) depends on
+            // the delivery order: either value is right, and its provenance is not decided here.
+            void Score(string side, (long Ts, int Prio, UpdateSource Src, int Value) w, (long Ts, int Value)? push, int? value, string? source, long? ts)
+            {
+                var held = Model.Expected.Held(w, push);
+                Field($"{side}_score", value == w.Value || (held && value == push!.Value.Value));
+                if (held) return;
+                Field($"{side}_score_source", source == w.Src.ToWire());
+                Field($"{side}_score_timestamp", ts == w.Ts);
+            }
+
+            var live = row?.StatusId is 2 or 3 or 4 or 5 or 7;
+            if (live && row!.Minute is null) nullMinute++;
+            Field("minute", !live || MinuteOk(row!));
         }
 
-        return (wrong, nullMinute, count);
+        var examples = string.Join(", ", byField.OrderByDescending(f => f.Value).Select(f => $"{f.Key} {f.Value}"));
+        return new Check(wrong, fields, matches, nullMinute, examples);
     }
 
-    public static async Task ForEachAsync<T>(IEnumerable<T> items, int parallelism, Func<T, Task> action) =>
-        await Parallel.ForEachAsync(items, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, async (item, _) => await action(item));
+    private static bool MinuteOk(TsMatchRow row)
+    {
+        if (row.Minute is not int minute) return false;
+        if (row.MinuteTimestamp is not long at) return true; // a design that keeps no computation time: only NULL is checked
+        var now = at / 1000;
+        int? expected = row.StatusId switch
+        {
+            2 when row.FirstHalfKickoffTs is long k => (int)Math.Min(45, (now - k) / 60 + 1),
+            3 => 45,
+            4 when row.SecondHalfKickoffTs is long k => (int)Math.Min(90, (now - k) / 60 + 46),
+            _ => null,
+        };
+        return expected is not int x || Math.Abs(minute - x) <= 1;
+    }
 
     public static async Task ForEachAsync<T, TResult>(IEnumerable<T> items, int parallelism, Func<T, Task<TResult>> action) =>
         await Parallel.ForEachAsync(items, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, async (item, _) => await action(item));
