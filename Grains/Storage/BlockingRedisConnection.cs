@@ -40,6 +40,32 @@ public sealed class BlockingRedisConnection(ConfigurationOptions options, TimeSp
         }
     }
 
+    /// <summary>
+    /// Connects on this thread within the timeout: a plain blocking connect to an address whose packets are
+    /// dropped (a network cut) waits for the kernel's SYN retries, minutes in which no lease is renewed.
+    /// </summary>
+    private void ConnectWithin(Socket socket, string host, int port)
+    {
+        var address = IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host).First(a => a.AddressFamily == AddressFamily.InterNetwork);
+        socket.Blocking = false;
+        try
+        {
+            socket.Connect(address, port);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+        {
+            // Connecting: wait for it below.
+        }
+
+        if (!socket.Poll((int)timeout.TotalMicroseconds, SelectMode.SelectWrite))
+        {
+            throw new IOException($"connect to {host}:{port} timed out after {timeout.TotalMilliseconds:F0} ms");
+        }
+
+        if (socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error && error != 0) throw new SocketException(error);
+        socket.Blocking = true;
+    }
+
     private void Connect()
     {
         if (_socket is not null) return;
@@ -53,7 +79,7 @@ public sealed class BlockingRedisConnection(ConfigurationOptions options, TimeSp
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, SendTimeout = (int)timeout.TotalMilliseconds, ReceiveTimeout = (int)timeout.TotalMilliseconds };
         try
         {
-            socket.Connect(host, port);
+            ConnectWithin(socket, host, port);
             Stream stream = new NetworkStream(socket, ownsSocket: false);
             if (options.Ssl)
             {

@@ -211,7 +211,17 @@ public sealed partial class MatchLocks(
                 if (wait > TimeSpan.Zero && _stopping.Token.WaitHandle.WaitOne(wait)) return;
                 if (_stopping.IsCancellationRequested) return;
                 next = Math.Max(next + interval, Stopwatch.GetTimestamp());
-                RenewRound();
+                try
+                {
+                    RenewRound();
+                }
+                catch (Exception ex) when (ex is not ObjectDisposedException)
+                {
+                    // Whatever went wrong in one round, the next one runs: a renewer that died would let every lease lapse for good.
+                    _renewals?.Dispose();
+                    _renewals = null;
+                    LogRenewalCrashed(ex);
+                }
             }
         }
         catch (ObjectDisposedException)
@@ -279,6 +289,9 @@ public sealed partial class MatchLocks(
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Lease renewal round: {Count} leases renewed in {TookMs} ms; leases last {Ttl} (overloaded silo?)")]
     private partial void LogRenewalSlow(int count, long tookMs, TimeSpan ttl);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Lease renewal round failed unexpectedly; the next round runs as usual")]
+    private partial void LogRenewalCrashed(Exception ex);
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Lease renewal round stopped, {Left} leases not renewed this round: {Error}")]
     private partial void LogRenewalFailed(int left, string error);
