@@ -43,6 +43,7 @@ public sealed partial class MatchLocks(
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LeaseState> _held = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private int _renewerStarted;
+    private int _failedRounds;
     private const string RenewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
     private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -186,58 +187,127 @@ public sealed partial class MatchLocks(
     {
         var state = new LeaseState(lease, lease.SetAtTimestamp + TtlTicks);
         _held[lease.MatchId] = state;
-        if (Interlocked.Exchange(ref _renewerStarted, 1) == 0) _ = Task.Run(RenewLoopAsync);
+        if (Interlocked.Exchange(ref _renewerStarted, 1) == 0) _ = Task.Run(SuperviseRenewerAsync);
         return state;
     }
 
     /// <summary>Stops renewing the lease of <paramref name="matchId"/> (lost, or released next).</summary>
     public void Untrack(string matchId) => _held.TryRemove(matchId, out _);
 
-    private async Task RenewLoopAsync()
+    /// <summary>
+    /// Runs the renewer for the silo's lifetime and starts it again if it ever ends (issue 14: a renewer
+    /// that ended on an exception it did not catch, or waited on a call that never completed, left the
+    /// silo's leases unrenewed for good after a Redis cut healed, although the silo could reach Redis).
+    /// </summary>
+    private async Task SuperviseRenewerAsync()
     {
-        using var timer = new PeriodicTimer(Ttl / 3);
-        while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+        var stop = _stopping.Token;
+        while (!stop.IsCancellationRequested)
         {
-            var tick = Stopwatch.GetTimestamp();
-            var renewed = 0;
-            foreach (var batch in _held.Values.Chunk(RenewBatch))
+            try
             {
-                var started = Now; // before the script is sent: Redis extends from a moment after this
+                await RenewLoopAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                metrics.LeaseRenewalFailures.Add(1, new KeyValuePair<string, object?>("reason", "restarted"));
+                LogRenewerRestarted(ex);
                 try
                 {
-                    if (!redis.IsConnected) break;
-                    var keys = batch.Select(l => Key(l.Lease.MatchId)).ToArray();
-                    var args = new RedisValue[batch.Length + 1];
-                    args[0] = (long)Ttl.TotalMilliseconds;
-                    for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
-                    var results = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(RenewManyScript, keys, args).ConfigureAwait(false))!;
-                    for (var i = 0; i < batch.Length; i++)
-                    {
-                        if ((long)results[i] == 1) batch[i].Renewed(started + TtlTicks);
-                        else batch[i].Lost = true;
-                    }
-
-                    renewed += batch.Length;
+                    // Not at once: an exception on every start would otherwise spin a core.
+                    await Task.Delay(Ttl / 10, stop).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is RedisException or TimeoutException)
+                catch (OperationCanceledException)
                 {
-                    // Leases run out by themselves; their grains stop writing when they do.
-                    LogRenewalFailed(_held.Count - renewed, ex.Message);
-                    break;
+                    return;
                 }
             }
-
-            // A renewal round that takes a third of the TTL leaves leases close to running out: say so
-            // before they do (seen when the silo's thread pool is saturated: the replies wait in its queue).
-            var took = Stopwatch.GetElapsedTime(tick);
-            if (took > Ttl / 3) LogRenewalSlow(renewed, (long)took.TotalMilliseconds, Ttl);
         }
+    }
+
+    private async Task RenewLoopAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(Ttl / 3);
+        while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+        {
+            await RenewRoundAsync(stop).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// One round over every held lease, bounded by a third of the TTL whatever the Redis client's own
+    /// timeouts are: a call left waiting is abandoned so that the next round starts on time with new
+    /// calls, and leases a round could not renew run out by themselves (their grains stop writing).
+    /// </summary>
+    private async Task RenewRoundAsync(CancellationToken stop)
+    {
+        var tick = Now;
+        var deadline = tick + TtlTicks / 3;
+        var renewed = 0;
+        var total = _held.Count;
+        foreach (var batch in _held.Values.Chunk(RenewBatch))
+        {
+            var started = Now; // before the script is sent: Redis extends from a moment after this
+            var left = TimeSpan.FromSeconds((double)(deadline - started) / Stopwatch.Frequency);
+            try
+            {
+                if (!redis.IsConnected)
+                {
+                    RoundFailed("disconnected", total - renewed, "Redis not connected");
+                    return;
+                }
+
+                if (left <= TimeSpan.Zero) throw new TimeoutException($"renewal round over its bound of {Ttl / 3}");
+                var keys = batch.Select(l => Key(l.Lease.MatchId)).ToArray();
+                var args = new RedisValue[batch.Length + 1];
+                args[0] = (long)Ttl.TotalMilliseconds;
+                for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
+                var call = redis.GetDatabase().ScriptEvaluateAsync(RenewManyScript, keys, args);
+                // An abandoned call may still fail later: observe it so that it is not reported as unobserved.
+                _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                var results = (RedisResult[])(await call.WaitAsync(left, stop).ConfigureAwait(false))!;
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    if ((long)results[i] == 1) batch[i].Renewed(started + TtlTicks);
+                    else batch[i].Lost = true;
+                }
+
+                renewed += batch.Length;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                RoundFailed(ex switch { TimeoutException => "timeout", RedisException => "redis", _ => "error" }, total - renewed, ex.Message);
+                return;
+            }
+        }
+
+        if (Interlocked.Exchange(ref _failedRounds, 0) is var failed and > 0) LogRenewalRecovered(failed, renewed);
+
+        // A renewal round that takes a third of the TTL leaves leases close to running out: say so
+        // before they do (seen when the silo's thread pool is saturated: the replies wait in its queue).
+        var took = Stopwatch.GetElapsedTime(tick);
+        if (took > Ttl / 3) LogRenewalSlow(renewed, (long)took.TotalMilliseconds, Ttl);
+    }
+
+    /// <summary>Counts every failed round and logs the first of an episode (Redis away logs once, not every round).</summary>
+    private void RoundFailed(string reason, int left, string error)
+    {
+        metrics.LeaseRenewalFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        if (Interlocked.Increment(ref _failedRounds) == 1) LogRenewalFailed(reason, left, error);
     }
 
     public void Dispose()
     {
+        // The source is not disposed: the renewer may still read its token while it winds down.
         _stopping.Cancel();
-        _stopping.Dispose();
     }
 
     /// <summary>Releases the lock if it is still ours.</summary>
@@ -256,8 +326,14 @@ public sealed partial class MatchLocks(
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Lease renewal round: {Count} leases renewed in {TookMs} ms; leases last {Ttl} (overloaded silo?)")]
     private partial void LogRenewalSlow(int count, long tookMs, TimeSpan ttl);
 
-    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Lease renewal round stopped, {Left} leases not renewed this round: {Error}")]
-    private partial void LogRenewalFailed(int left, string error);
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Lease renewals failing ({Reason}), {Left} leases not renewed this round; logged once until a round succeeds: {Error}")]
+    private partial void LogRenewalFailed(string reason, int left, string error);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "Lease renewals succeed again after {Failed} failed rounds; {Renewed} leases renewed")]
+    private partial void LogRenewalRecovered(int failed, int renewed);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "Lease renewer ended unexpectedly; started again")]
+    private partial void LogRenewerRestarted(Exception ex);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Match {MatchId}: lock busy past the bound; accepting in memory and retrying")]
     private partial void LogBusy(string matchId);
