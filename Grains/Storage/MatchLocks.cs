@@ -289,7 +289,8 @@ public sealed partial class MatchLocks(
             }
         }
 
-        if (Interlocked.Exchange(ref _failedRounds, 0) is var failed and > 0) LogRenewalRecovered(failed, renewed);
+        // Only a renewal Redis answered ends an episode: a round with no lease to renew proves nothing.
+        if (renewed > 0 && Interlocked.Exchange(ref _failedRounds, 0) is var failed and > 0) LogRenewalRecovered(failed, renewed);
 
         // A renewal round that takes a third of the TTL leaves leases close to running out: say so
         // before they do (seen when the silo's thread pool is saturated: the replies wait in its queue).
