@@ -40,6 +40,7 @@ public sealed class GoalGptMetrics
         LockBusy = meter.CreateCounter<long>("goalgpt.lock.busy", description: "Lock acquisitions given up: busy past the bound.");
         LockFailed = meter.CreateCounter<long>("goalgpt.lock.failed", description: "Lock acquisitions failed: dependency unreachable.");
         LeaseRenewalsLost = meter.CreateCounter<long>("goalgpt.lock.renewals_lost", description: "Leases lost: renewal refused or impossible.");
+        LeaseRenewalFailures = meter.CreateCounter<long>("goalgpt.lock.renewal_failures", description: "Lease renewal rounds (or batches) that failed, by reason (timeout, redis, disconnected, error, restarted).");
         FencedOutWrites = meter.CreateCounter<long>("goalgpt.fencing.fenced_out", description: "Writes refused by the database for an outdated fencing epoch, by target.");
         meter.CreateObservableGauge("goalgpt.live_matches", () => LiveMatches.Select(l =>
             new Measurement<long>(l.Value.Live, new KeyValuePair<string, object?>("status", l.Key))), description: "Live matches in ts_matches, by status.");
@@ -126,6 +127,7 @@ public sealed class GoalGptMetrics
     public Counter<long> LockBusy { get; }
     public Counter<long> LockFailed { get; }
     public Counter<long> LeaseRenewalsLost { get; }
+    public Counter<long> LeaseRenewalFailures { get; }
     public Counter<long> FencedOutWrites { get; }
 
     public Counter<long> ProviderCalls { get; }

@@ -220,6 +220,7 @@ public sealed partial class MatchLocks(
                     // Whatever went wrong in one round, the next one runs: a renewer that died would let every lease lapse for good.
                     _renewals?.Dispose();
                     _renewals = null;
+                    metrics.LeaseRenewalFailures.Add(1, new KeyValuePair<string, object?>("reason", "error"));
                     LogRenewalCrashed(ex);
                 }
             }
@@ -239,7 +240,12 @@ public sealed partial class MatchLocks(
             var started = Now; // before the script is sent: Redis extends from a moment after this
             try
             {
-                if (!redis.IsConnected) break;
+                if (!redis.IsConnected)
+                {
+                    metrics.LeaseRenewalFailures.Add(1, new KeyValuePair<string, object?>("reason", "disconnected"));
+                    break;
+                }
+
                 var keys = batch.Select(l => (string)Key(l.Lease.MatchId)!).ToArray();
                 var args = new string[batch.Length + 1];
                 args[0] = ((long)Ttl.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -257,6 +263,7 @@ public sealed partial class MatchLocks(
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
                 // Leases run out by themselves; their grains stop writing when they do.
+                metrics.LeaseRenewalFailures.Add(1, new KeyValuePair<string, object?>("reason", ex is TimeoutException ? "timeout" : "redis"));
                 LogRenewalFailed(_held.Count - renewed, ex.Message);
                 break;
             }
