@@ -123,7 +123,7 @@ public sealed partial class MatchGrain(
         var update = new MatchUpdate
         {
             Source = UpdateSource.Admin,
-            ObservedAtMs = Now(),
+            ObservedAtMs = AdminObservedAt(s),
             StatusId = correction.StatusId,
             HomeScores = WithDisplayedScore(s.HomeScores?.Value, correction.HomeScore),
             AwayScores = WithDisplayedScore(s.AwayScores?.Value, correction.AwayScore),
@@ -145,6 +145,21 @@ public sealed partial class MatchGrain(
             false => CorrectionWrite.Refused,
             null => CorrectionWrite.NotWrittenInTime,
         });
+    }
+
+    /// <summary>
+    /// A correction is made now, and is newer than every value stored: one stamped by a silo whose clock is ahead of
+    /// this one must not beat it (within the 5 minutes every observation is allowed to be ahead).
+    /// </summary>
+    private long AdminObservedAt(MatchState s)
+    {
+        var now = Now();
+        var newest = new[]
+        {
+            s.Status?.ObservedAtMs, s.HomeScore?.ObservedAtMs, s.AwayScore?.ObservedAtMs, s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs,
+            s.FirstHalfKickoff?.ObservedAtMs, s.SecondHalfKickoff?.ObservedAtMs, s.OvertimeKickoff?.ObservedAtMs, s.CarriedMinute?.ObservedAtMs,
+        }.Max() ?? 0;
+        return Math.Clamp(newest + 1, now, now + FieldMerge.FutureToleranceSeconds * 1000);
     }
 
     /// <summary>
@@ -372,7 +387,7 @@ public sealed partial class MatchGrain(
         }
 
         var rejected = outcome.Result.Rejected
-            .Where(f => f.Reason is not (RejectReasons.Stale or RejectReasons.UnconfirmedRegression or RejectReasons.KickoffOverwriteBlocked or RejectReasons.UnconfirmedScoreDrop))
+            .Where(f => f.Reason is not (RejectReasons.Stale or RejectReasons.UnconfirmedRegression or RejectReasons.KickoffOverwriteBlocked or RejectReasons.UnconfirmedScoreDrop or RejectReasons.AdminHeld))
             .Select(f => $"{f.Field}:{f.Reason}")
             .ToList();
         if (rejected.Count > 0)

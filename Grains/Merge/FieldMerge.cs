@@ -35,6 +35,7 @@ public static partial class FieldMerge
         var fields = new List<FieldResult>();
         var events = new List<MergeEvent>();
         var nowS = nowMs / 1000;
+        var providerChanged = false; // a strictly newer provider_update_time than the match held
 
         if (u.ObservedAtMs < Year2000 * 1000 || u.ObservedAtMs > nowMs + FutureToleranceSeconds * 1000)
         {
@@ -55,6 +56,7 @@ public static partial class FieldMerge
             else
             {
                 var changed = state.ProviderUpdateTime != put;
+                providerChanged = changed;
                 state.ProviderUpdateTime = put;
                 fields.Add(new("provider_update_time", changed ? FieldOutcome.Applied : FieldOutcome.Unchanged));
             }
@@ -75,12 +77,12 @@ public static partial class FieldMerge
             else
             {
                 arrayStatus = MatchPhases.Normalize(rawStatus);
-                fields.Add(MergeStatus(state, arrayStatus.Value, u, events));
+                fields.Add(MergeStatus(state, arrayStatus.Value, u, providerChanged, events));
             }
         }
 
-        MergeScoreSide(state, u, u.HomeScores, home: true, fields, events);
-        MergeScoreSide(state, u, u.AwayScores, home: false, fields, events);
+        MergeScoreSide(state, u, u.HomeScores, home: true, providerChanged, fields, events);
+        MergeScoreSide(state, u, u.AwayScores, home: false, providerChanged, fields, events);
 
         if (u.MatchTime is long mt)
         {
@@ -148,6 +150,14 @@ public static partial class FieldMerge
         fields.Add(new("stale_since", FieldOutcome.Applied));
     }
 
+    /// <summary>
+    /// An admin value "wins over every other source": a poll (api, watchdog) replaces it only when it shows a provider
+    /// change after the correction, a strictly newer provider_update_time than the match held. A push (mqtt) is a change
+    /// by itself: one observed after the correction replaces it. The database's guard holds the same rule.
+    /// </summary>
+    private static bool AdminHolds<T>(Provenanced<T>? stored, MatchUpdate u, bool providerChanged) =>
+        stored?.Source == UpdateSource.Admin && u.Source is not (UpdateSource.Admin or UpdateSource.Mqtt) && !providerChanged;
+
     private static MergeOutcome RejectWhole(MatchUpdate u, string reason, List<MergeEvent> events)
     {
         var names = PresentFields(u).ToList();
@@ -173,10 +183,15 @@ public static partial class FieldMerge
         if (u.Minute is not null) yield return "minute";
     }
 
-    private static FieldResult MergeStatus(MatchState state, int status, MatchUpdate u, List<MergeEvent> events)
+    private static FieldResult MergeStatus(MatchState state, int status, MatchUpdate u, bool providerChanged, List<MergeEvent> events)
     {
         const string Field = "status_id";
         var stored = state.Status;
+        if (AdminHolds(stored, u, providerChanged))
+        {
+            return stored!.Value == status ? new(Field, FieldOutcome.Unchanged) : new(Field, FieldOutcome.Rejected, RejectReasons.AdminHeld);
+        }
+
         if (!SourcePriority.Wins(u.ObservedAtMs, u.Source, stored, SourcePriority.ForStatus))
         {
             return stored!.Value == status
@@ -245,7 +260,7 @@ public static partial class FieldMerge
         state.RepollRequested = false;
     }
 
-    private static void MergeScoreSide(MatchState state, MatchUpdate u, IReadOnlyList<int>? scores, bool home,
+    private static void MergeScoreSide(MatchState state, MatchUpdate u, IReadOnlyList<int>? scores, bool home, bool providerChanged,
         List<FieldResult> fields, List<MergeEvent> events)
     {
         if (scores is null) return;
@@ -269,12 +284,16 @@ public static partial class FieldMerge
         var displayed = overtime > 0 ? overtime : scores[0];
         var score = overtime is < 0 or > MaxScore || displayed is < 0 or > MaxScore
             ? new FieldResult(scoreField, FieldOutcome.Rejected, RejectReasons.OutOfRange)
-            : MergeDisplayedScore(state, u, displayed, home, scoreField, events);
+            : AdminHolds(home ? state.HomeScore : state.AwayScore, u, providerChanged)
+                ? ((home ? state.HomeScore : state.AwayScore)!.Value == displayed
+                    ? new FieldResult(scoreField, FieldOutcome.Unchanged)
+                    : new FieldResult(scoreField, FieldOutcome.Rejected, RejectReasons.AdminHeld))
+                : MergeDisplayedScore(state, u, displayed, home, scoreField, events);
         fields.Add(score);
-        if (score.Reason == RejectReasons.UnconfirmedScoreDrop)
+        if (score.Reason is RejectReasons.UnconfirmedScoreDrop or RejectReasons.AdminHeld)
         {
-            // The array of a lagging snapshot lags too (its score elements show the old score).
-            fields.Add(new(rawField, FieldOutcome.Rejected, RejectReasons.UnconfirmedScoreDrop));
+            // The array of a lagging snapshot lags too (its score elements show the old score), as does one an admin corrected.
+            fields.Add(new(rawField, FieldOutcome.Rejected, score.Reason));
             return;
         }
 

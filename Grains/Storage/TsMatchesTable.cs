@@ -40,16 +40,23 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
     // Phase order 1 < 2 < 3 < 4 < 5 (= 6) < 7 < 8; side states (0, 9-13) have no rank and are never "backward".
     private static string Rank(string status) => $"(CASE WHEN {status} BETWEEN 1 AND 8 THEN (CASE WHEN {status} = 6 THEN 5 ELSE {status} END) END)";
 
+    // An admin value wins over every other source: a poll (any source but admin and mqtt) replaces it only with a strictly
+    // newer provider_update_time than the row holds (the provider changed the match since); a push observed later replaces it.
+    private static string AdminHolds(string source) =>
+        $"COALESCE(t.{source} = 'admin' AND EXCLUDED.{source} NOT IN ('admin', 'mqtt') " +
+        "AND NOT COALESCE(EXCLUDED.provider_update_time > t.provider_update_time, EXCLUDED.provider_update_time IS NOT NULL), false)";
+
     // Rule 2: a backward status lands only as an admin value or one the grain marks confirmed.
     private static readonly string StatusWins =
         $"({Wins("status_id_timestamp", "status_id_source", StatusPriority)} AND NOT (COALESCE({Rank("EXCLUDED.status_id")} < {Rank("t.status_id")}, false) " +
-        "AND EXCLUDED.status_id_source IS DISTINCT FROM 'admin' AND NOT EXCLUDED.status_id_confirmed))";
+        $"AND EXCLUDED.status_id_source IS DISTINCT FROM 'admin' AND NOT EXCLUDED.status_id_confirmed) AND NOT {AdminHolds("status_id_source")})";
 
     // Rule 1: a lower api/watchdog score within 30 s of a pushed one is a lagging snapshot unless the grain confirmed it.
     private static string ScoreWins(string side) =>
         $"({Wins($"{side}_score_timestamp", $"{side}_score_source", ScorePriority)} AND NOT COALESCE(EXCLUDED.{side}_score < t.{side}_score " +
         $"AND EXCLUDED.{side}_score_source IN ('api', 'watchdog') AND t.{side}_score_source = 'mqtt' " +
-        $"AND EXCLUDED.{side}_score_timestamp - t.{side}_score_timestamp < {LaggingPushWindowMs} AND NOT EXCLUDED.{side}_score_drop_confirmed, false))";
+        $"AND EXCLUDED.{side}_score_timestamp - t.{side}_score_timestamp < {LaggingPushWindowMs} AND NOT EXCLUDED.{side}_score_drop_confirmed, false) " +
+        $"AND NOT {AdminHolds($"{side}_score_source")})";
 
     // Rule 3: set once; only admin changes a set kick-off, and an admin value only replaces an older admin value.
     private static string KickoffWins(string column) =>

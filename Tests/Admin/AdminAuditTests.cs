@@ -18,7 +18,7 @@ namespace Orleans.GoalGpt.Tests.Admin;
 /// grains through the gateway as the jobs' do.
 /// </summary>
 [Collection(RealServers.Name)]
-public sealed class AdminAuditTests(AdminClusterFixture f, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<AdminClusterFixture>
+public sealed partial class AdminAuditTests(AdminClusterFixture f, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<AdminClusterFixture>
 {
     private static long NowMs => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 

@@ -1,0 +1,37 @@
+using System.Net;
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Storage;
+using Orleans.GoalGpt.Tests.Merge;
+using Xunit;
+
+namespace Orleans.GoalGpt.Tests.Admin;
+
+/// <summary>
+/// Corrections that stand against later polls, stale flags for frozen matches, and corrections handed over
+/// after a refused row, on the admin tests' two-silo cluster (one cluster: part of <c>AdminAuditTests</c>).
+/// </summary>
+public sealed partial class AdminAuditTests
+{
+    [Fact]
+    public async Task A_correction_beats_a_poll_stamped_by_a_clock_ahead_and_stands_against_the_next_poll_of_the_same_provider_time()
+    {
+        const string id = "adm-hold";
+        var now = NowMs;
+        var put = now / 1000 - 30;
+        var grain = f.Grains.GetGrain<IMatchGrain>(id);
+        // A silo whose clock is a minute ahead observed the goal.
+        Assert.True((await grain.Apply(Updates.Score(UpdateSource.Api, now + 60_000, 2, 2, 0, phaseKickoff: now / 1000 - 1200) with { ProviderUpdateTime = put })).AnyApplied);
+        await WaitAsync(async () => (await f.Db.Table.ReadAsync(id))?.HomeScore == 2, "the first row");
+
+        var (status, answer) = await PostAsync(f.A, id, """{"reason": "goal disallowed", "fields": {"home_score": 1}}""", f.Key);
+        Assert.True(status == HttpStatusCode.OK, answer.ToString());
+        Assert.Equal("applied", answer.GetProperty("fields").GetProperty("home_score").GetProperty("outcome").GetString());
+        var row = await f.Db.Table.ReadAsync(id);
+        Assert.Equal((1, "admin"), (row!.HomeScore, row.HomeScoreSource));
+
+        // The next poll still shows the provider's old view: the correction stands.
+        var poll = await grain.Apply(Updates.Score(UpdateSource.Api, now + 62_000, 2, 2, 0) with { ProviderUpdateTime = put });
+        Assert.Contains(poll.Fields, x => x is { Field: "home_score", Reason: RejectReasons.AdminHeld });
+        Assert.Equal(1, (await grain.GetSnapshot()).HomeScore!.Value);
+    }
+}
