@@ -188,8 +188,10 @@ public sealed partial class MatchGrain(
         var s = state.State;
         if (!_validKey || s.StaleSince is not null || !MatchPhases.IsLive(s.Status?.Value)) return Task.FromResult(false);
         var now = Now();
-        // The watchdog read a row; this grain may have observed the match since (a row waits up to the confirmation delay).
-        var lastSeen = new[] { s.Status?.ObservedAtMs, s.HomeScore?.ObservedAtMs, s.AwayScore?.ObservedAtMs, s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs }.Max() ?? 0;
+        // The watchdog read a row; this grain may have seen the provider change the match since. Unchanged
+        // re-listings do not count (rule 6: stale is "not changed for the threshold, or no longer returned").
+        var lastSeen = s.LastProviderChangeMs
+            ?? new[] { s.Status?.ObservedAtMs, s.HomeScore?.ObservedAtMs, s.AwayScore?.ObservedAtMs, s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs }.Max() ?? 0;
         if (lastSeen >= now - (long)quiet.TotalMilliseconds) return Task.FromResult(false);
         s.StaleSince = now / 1000;
         _owner.Record([new AuditEvent(Id, AuditKinds.StaleFlagged, "stale_since", null, AuditValues.Text(s.StaleSince), UpdateSource.Watchdog.ToWire(), now)]);
@@ -427,7 +429,7 @@ public sealed partial class MatchGrain(
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Match {MatchId}: minute_corrected in status {Phase}: {From} -> {To} (counted from {Basis}; on {Trigger})")]
     private partial void LogMinuteCorrected(string matchId, int phase, int from, int to, MinuteBasis basis, string trigger);
 
-    [LoggerMessage(EventId = 3040, Level = LogLevel.Warning, Message = "Match {MatchId}: live and gone from the provider (last observed at {LastSeenMs} ms); flagged stale, not ended")]
+    [LoggerMessage(EventId = 3040, Level = LogLevel.Warning, Message = "Match {MatchId}: live and not changed by the provider since {LastSeenMs} ms, or gone from it; flagged stale, not ended")]
     private partial void LogStale(string matchId, long lastSeenMs);
 
     [LoggerMessage(EventId = 3031, Level = LogLevel.Warning, Message = "Match {MatchId}: kick-off {Field} changed {From} -> {To} by {Source}")]

@@ -35,6 +35,7 @@ public static partial class FieldMerge
         var fields = new List<FieldResult>();
         var events = new List<MergeEvent>();
         var nowS = nowMs / 1000;
+        var valuesBefore = ProviderValues(state);
         var providerChanged = false; // a strictly newer provider_update_time than the match held
 
         if (u.ObservedAtMs < Year2000 * 1000 || u.ObservedAtMs > nowMs + FutureToleranceSeconds * 1000)
@@ -131,23 +132,51 @@ public static partial class FieldMerge
             }
         }
 
-        ClearStale(state, u, fields);
+        var fromProvider = u.Source is UpdateSource.Api or UpdateSource.Mqtt or UpdateSource.Watchdog;
+        // A push is the provider sending a change (as for admin values, AdminHolds); a poll shows one by a newer change time or value.
+        var providerChange = u.Source == UpdateSource.Mqtt || (fromProvider && (providerChanged || ProviderValues(state) != valuesBefore));
+        // The first sighting by this activation counts as a change: a reactivated grain flags a frozen match one threshold later, never early.
+        if (providerChange || (fromProvider && state.LastProviderChangeMs is null))
+        {
+            state.LastProviderChangeMs = Math.Max(state.LastProviderChangeMs ?? long.MinValue, u.ObservedAtMs);
+        }
+
+        ClearStale(state, u, providerChange, fields);
         return new MergeOutcome(new ApplyResult(fields), events);
     }
 
     /// <summary>
-    /// Rule 6: a fresh provider observation of the match (any field applied or confirmed, observed after the
-    /// watchdog flagged it) clears <see cref="MatchState.StaleSince"/>; so does the match leaving the live states.
+    /// Rule 6: a fresh observation, one showing a provider change (a push, a newer provider_update_time or a changed value)
+    /// observed after the watchdog flagged the match, clears <see cref="MatchState.StaleSince"/>; so does the match
+    /// leaving the live states. An unchanged re-listing (a diary every 10 minutes) is no sign of life.
     /// </summary>
-    private static void ClearStale(MatchState state, MatchUpdate u, List<FieldResult> fields)
+    private static void ClearStale(MatchState state, MatchUpdate u, bool providerChange, List<FieldResult> fields)
     {
         if (state.StaleSince is not long since) return;
-        var fresh = u.Source is UpdateSource.Api or UpdateSource.Mqtt or UpdateSource.Watchdog
-            && u.ObservedAtMs >= since * 1000
-            && fields.Any(f => f.Outcome != FieldOutcome.Rejected);
+        var fresh = providerChange && u.ObservedAtMs >= since * 1000;
         if (!fresh && MatchPhases.IsLive(state.Status?.Value)) return;
         state.StaleSince = null;
         fields.Add(new("stale_since", FieldOutcome.Applied));
+    }
+
+    /// <summary>A hash of the values a provider sends (sources and observation times left out): equal before and after, nothing changed.</summary>
+    private static int ProviderValues(MatchState s)
+    {
+        var h = new HashCode();
+        h.Add(s.Status?.Value);
+        h.Add(s.HomeScore?.Value);
+        h.Add(s.AwayScore?.Value);
+        foreach (var v in s.HomeScores?.Value ?? []) h.Add(v);
+        h.Add(-1);
+        foreach (var v in s.AwayScores?.Value ?? []) h.Add(v);
+        h.Add(s.FirstHalfKickoff?.Value);
+        h.Add(s.SecondHalfKickoff?.Value);
+        h.Add(s.OvertimeKickoff?.Value);
+        h.Add(s.MatchTime?.Value);
+        h.Add(s.CompetitionId?.Value);
+        h.Add(s.HomeTeamId?.Value);
+        h.Add(s.AwayTeamId?.Value);
+        return h.ToHashCode();
     }
 
     /// <summary>

@@ -305,6 +305,27 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         return candidates;
     }
 
+    /// <summary>
+    /// Live matches not flagged stale whose provider change time is older than the stale threshold (or unknown):
+    /// those the provider may be returning frozen. A first cut only: their grains decide from the last change they saw.
+    /// </summary>
+    public async Task<IReadOnlyList<(string ExternalId, int StatusId)>> ReadFrozenLiveAsync(
+        long nowS, TimeSpan staleAfter, TimeSpan staleAfterHalfTime, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT external_id, status_id FROM ts_matches
+            WHERE status_id IN (2, 3, 4, 5, 7) AND stale_since IS NULL
+              AND COALESCE(provider_update_time, 0) < @now_s - CASE WHEN status_id = 3 THEN @stale_ht_s ELSE @stale_s END
+            """);
+        cmd.Parameters.AddWithValue("now_s", nowS);
+        cmd.Parameters.AddWithValue("stale_s", (long)staleAfter.TotalSeconds);
+        cmd.Parameters.AddWithValue("stale_ht_s", (long)staleAfterHalfTime.TotalSeconds);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var frozen = new List<(string, int)>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false)) frozen.Add((reader.GetString(0), reader.GetInt16(1)));
+        return frozen;
+    }
+
     /// <summary>Live matches flagged stale: how many, and the oldest <c>stale_since</c> (unix s).</summary>
     public async Task<(long Count, long? OldestSince)> ReadStaleAsync(CancellationToken ct = default)
     {

@@ -34,4 +34,27 @@ public sealed partial class AdminAuditTests
         Assert.Contains(poll.Fields, x => x is { Field: "home_score", Reason: RejectReasons.AdminHeld });
         Assert.Equal(1, (await grain.GetSnapshot()).HomeScore!.Value);
     }
+
+    [Fact]
+    public async Task A_live_match_the_provider_keeps_returning_unchanged_is_flagged_and_only_a_change_clears_it()
+    {
+        const string id = "adm-frozen";
+        var now = NowMs;
+        var put = now / 1000 - 600;
+        var grain = f.Grains.GetGrain<IMatchGrain>(id);
+        MatchUpdate Listing(long at, int home, long providerTime) => Updates.Score(UpdateSource.Api, at, 2, home, 0, phaseKickoff: now / 1000 - 1200) with { ProviderUpdateTime = providerTime };
+        Assert.True((await grain.Apply(Listing(now - 600_000, 0, put))).AnyApplied);
+        await grain.Apply(Listing(NowMs, 0, put)); // re-listed just now, unchanged for ten minutes
+        TsMatchRow? row = null;
+        await WaitAsync(async () => (row = await f.Db.Table.ReadAsync(id))?.StaleSince is not null, "the watchdog's flag on a frozen match");
+        Assert.Equal(2, row!.StatusId);
+
+        var relisted = await grain.Apply(Listing(NowMs, 0, put));
+        Assert.DoesNotContain(relisted.Fields, x => x.Field == "stale_since");
+        Assert.NotNull((await grain.GetSnapshot()).StaleSince);
+
+        var changed = await grain.Apply(Listing(NowMs, 0, put + 600));
+        Assert.Contains(changed.Fields, x => x is { Field: "stale_since", Outcome: FieldOutcome.Applied });
+        Assert.Null((await grain.GetSnapshot()).StaleSince);
+    }
 }
