@@ -131,8 +131,10 @@ public sealed partial class MatchGrain(
             SecondHalfKickoffTs = correction.SecondHalfKickoffTs,
             OvertimeKickoffTs = correction.OvertimeKickoffTs,
             Minute = correction.Minute,
+            CorrectionReason = reason,
+            CorrectionKeyName = keyName,
         };
-        var result = ApplyOne(update, bounded: true, out _, reason, keyName);
+        var result = ApplyOne(update, bounded: true, out _);
         if (result.Fields.Any(f => f.Reason == RejectReasons.BacklogFull)) return new CorrectionResult(result, CorrectionWrite.NoLease);
         // What only grain state keeps (a carried minute) is saved before the answer too.
         if (_stateDirty) await SaveStateAsync();
@@ -228,9 +230,11 @@ public sealed partial class MatchGrain(
         });
     }
 
-    private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow, string? correctionReason = null, string? keyName = null)
+    private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow)
     {
         saveNow = false;
+        // A correction carries its reason and key: the activation that finally writes it (after a hand-over) records them.
+        var (correctionReason, keyName) = update.Source == UpdateSource.Admin ? (update.CorrectionReason, update.CorrectionKeyName) : (null, null);
         var source = update.Source.ToWire();
         metrics.UpdatesReceived.Add(1, new KeyValuePair<string, object?>("source", source));
         if (!_validKey)

@@ -57,4 +57,23 @@ public sealed partial class AdminAuditTests
         Assert.Contains(changed.Fields, x => x is { Field: "stale_since", Outcome: FieldOutcome.Applied });
         Assert.Null((await grain.GetSnapshot()).StaleSince);
     }
+
+    [Fact]
+    public async Task A_correction_refused_for_its_epoch_lands_later_with_its_audit_record()
+    {
+        const string id = "adm-refused";
+        var now = NowMs;
+        var grain = f.Grains.GetGrain<IMatchGrain>(id);
+        Assert.True((await grain.Apply(Updates.Score(UpdateSource.Api, now - 10_000, 2, 0, 0, phaseKickoff: now / 1000 - 1200))).AnyApplied);
+        await WaitAsync(async () => (await f.Db.Table.ReadAsync(id))?.StatusId == 2, "the first row");
+        // Another owner's epoch, as a take-over would draw it.
+        await f.Db.ExecuteAsync($"UPDATE ts_matches SET fence_token = fence_token + 1 WHERE external_id = '{id}'");
+
+        var (status, answer) = await PostAsync(f.B, id, """{"reason": "late goal from the referee report", "fields": {"away_score": 3}}""", f.Key);
+        Assert.True(status == HttpStatusCode.ServiceUnavailable, answer.ToString());
+
+        await WaitAsync(async () => (await f.Db.Table.ReadAsync(id))?.AwayScore == 3, "the correction, written by the next activation");
+        var history = await HistoryAsync(f.A, id, f.Key);
+        Assert.Contains(history, e => e.Kind == "admin_correction" && e.Reason == "late goal from the referee report" && e.KeyName == "ops");
+    }
 }
