@@ -160,6 +160,11 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             FROM unnest(@e_external_id, @e_kind, @e_field, @e_old_value, @e_new_value, @e_source, @e_observed_at, @e_reason, @e_key_name)
                 AS e(external_id, kind, field, old_value, new_value, source, observed_at, reason, key_name)
             WHERE e.external_id IN (SELECT external_id FROM up)
+              -- A flush retried after it committed (its acknowledgement lost) brings the same events again: written
+              -- once. No unique index (a migration): the same event is the same match, time, kind, field and values.
+              AND NOT EXISTS (SELECT 1 FROM match_events m WHERE m.external_id = e.external_id AND m.observed_at = e.observed_at
+                  AND m.kind = e.kind AND m.field IS NOT DISTINCT FROM e.field AND m.old_value IS NOT DISTINCT FROM e.old_value
+                  AND m.new_value IS NOT DISTINCT FROM e.new_value AND m.source IS NOT DISTINCT FROM e.source)
         )
         SELECT external_id FROM up
         """;
