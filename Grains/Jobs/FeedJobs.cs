@@ -142,13 +142,19 @@ public sealed class WatchdogJobGrain(
         var wanted = candidates.Select(c => c.ExternalId).Concat(asked).ToHashSet(StringComparer.Ordinal);
         // Rule 6: a live match the provider keeps returning unchanged (same status, same updated_at) is stale too;
         // its grain decides from the last change it saw (fresh re-listings keep it off the re-poll list above).
-        var frozen = 0;
-        foreach (var (id, status) in await table.ReadFrozenLiveAsync(NowMs / 1000, o.StaleAfter, o.StaleAfterHalfTime, ct))
+        // Asked after those found gone, which are flagged as such first.
+        async Task<int> FlagFrozenAsync()
         {
-            if (await GrainFactory.GetGrain<IMatchGrain>(id).MarkStale(status == MatchPhases.HalfTime ? o.StaleAfterHalfTime : o.StaleAfter)) frozen++;
+            var count = 0;
+            foreach (var (id, status) in await table.ReadFrozenLiveAsync(NowMs / 1000, o.StaleAfter, o.StaleAfterHalfTime, ct))
+            {
+                if (await GrainFactory.GetGrain<IMatchGrain>(id).MarkStale(status == MatchPhases.HalfTime ? o.StaleAfterHalfTime : o.StaleAfter)) count++;
+            }
+
+            return count;
         }
 
-        if (wanted.Count == 0) return $"requests=0 candidates=0 flagged_frozen={frozen}";
+        if (wanted.Count == 0) return $"requests=0 candidates=0 flagged_frozen={await FlagFrozenAsync()}";
 
         var answer = await provider.DetailLiveAsync(UpdateSource.Watchdog, ct);
         var requests = 1;
@@ -169,7 +175,7 @@ public sealed class WatchdogJobGrain(
 
         foreach (var id in asked) Cursor.PendingRepolls.Remove(id);
 
-        // Rule 6: a live match the provider no longer returns (or returns unchanged, above) is flagged stale, never ended (its grain decides,
+        // Rule 6: a live match the provider no longer returns (or returns unchanged, below) is flagged stale, never ended (its grain decides,
         // knowing whether it was observed since the row was read). A fresh observation clears the flag.
         var flagged = 0;
         foreach (var c in candidates.Where(c => missing.Contains(c.ExternalId)))
@@ -177,6 +183,7 @@ public sealed class WatchdogJobGrain(
             if (await GrainFactory.GetGrain<IMatchGrain>(c.ExternalId).MarkStale(o.StaleAfter)) flagged++;
         }
 
+        var frozen = await FlagFrozenAsync();
         var (stale, oldest) = await table.ReadStaleAsync(ct);
         Services.Metrics.StaleRead(stale, oldest, Time);
         return $"requests={requests} candidates={wanted.Count} stale={candidates.Count(c => c.Reason == "stale")} " +
