@@ -42,6 +42,9 @@ public static class RejectReasons
     public const string SourceNotAllowed = "source_not_allowed";
     public const string UnconfirmedScoreDrop = "unconfirmed_score_drop";
 
+    /// <summary>An admin value stands: the observation shows no provider change since the correction.</summary>
+    public const string AdminHeld = "admin_held";
+
     /// <summary>Retryable: the match holds its most unwritten updates and has no lease (nothing of the update was applied).</summary>
     public const string BacklogFull = "backlog_full";
 }

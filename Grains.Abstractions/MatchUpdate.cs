@@ -46,6 +46,11 @@ public sealed record MatchUpdate
 
     /// <summary>A minute carried by the update (no provider field has one; an admin correction may).</summary>
     [Id(14)] public int? Minute { get; init; }
+
+    /// <summary>An admin correction's reason and key name: they travel with it (a hand-over) to the activation that writes it.</summary>
+    [Id(15)] public string? CorrectionReason { get; init; }
+
+    [Id(16)] public string? CorrectionKeyName { get; init; }
 }
 
 /// <summary>

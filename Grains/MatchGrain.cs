@@ -125,7 +125,7 @@ public sealed partial class MatchGrain(
         var update = new MatchUpdate
         {
             Source = UpdateSource.Admin,
-            ObservedAtMs = Now(),
+            ObservedAtMs = AdminObservedAt(s),
             StatusId = correction.StatusId,
             HomeScores = WithDisplayedScore(s.HomeScores?.Value, correction.HomeScore),
             AwayScores = WithDisplayedScore(s.AwayScores?.Value, correction.AwayScore),
@@ -133,8 +133,10 @@ public sealed partial class MatchGrain(
             SecondHalfKickoffTs = correction.SecondHalfKickoffTs,
             OvertimeKickoffTs = correction.OvertimeKickoffTs,
             Minute = correction.Minute,
+            CorrectionReason = reason,
+            CorrectionKeyName = keyName,
         };
-        var result = ApplyOne(update, bounded: true, out _, reason, keyName);
+        var result = ApplyOne(update, bounded: true, out _);
         if (result.Fields.Any(f => f.Reason == RejectReasons.BacklogFull)) return new CorrectionResult(result, CorrectionWrite.NoLease);
         // What only grain state keeps (a carried minute) is saved before the answer too.
         if (_stateDirty) await SaveStateAsync();
@@ -147,6 +149,21 @@ public sealed partial class MatchGrain(
             false => CorrectionWrite.Refused,
             null => CorrectionWrite.NotWrittenInTime,
         });
+    }
+
+    /// <summary>
+    /// A correction is made now, and is newer than every value stored: one stamped by a silo whose clock is ahead of
+    /// this one must not beat it (within the 5 minutes every observation is allowed to be ahead).
+    /// </summary>
+    private long AdminObservedAt(MatchState s)
+    {
+        var now = Now();
+        var newest = new[]
+        {
+            s.Status?.ObservedAtMs, s.HomeScore?.ObservedAtMs, s.AwayScore?.ObservedAtMs, s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs,
+            s.FirstHalfKickoff?.ObservedAtMs, s.SecondHalfKickoff?.ObservedAtMs, s.OvertimeKickoff?.ObservedAtMs, s.CarriedMinute?.ObservedAtMs,
+        }.Max() ?? 0;
+        return Math.Clamp(newest + 1, now, now + FieldMerge.FutureToleranceSeconds * 1000);
     }
 
     /// <summary>
@@ -175,8 +192,10 @@ public sealed partial class MatchGrain(
         var s = state.State;
         if (!_validKey || s.StaleSince is not null || !MatchPhases.IsLive(s.Status?.Value)) return Task.FromResult(false);
         var now = Now();
-        // The watchdog read a row; this grain may have observed the match since (a row waits up to the confirmation delay).
-        var lastSeen = new[] { s.Status?.ObservedAtMs, s.HomeScore?.ObservedAtMs, s.AwayScore?.ObservedAtMs, s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs }.Max() ?? 0;
+        // The watchdog read a row; this grain may have seen the provider change the match since. Unchanged
+        // re-listings do not count (rule 6: stale is "not changed for the threshold, or no longer returned").
+        var lastSeen = s.LastProviderChangeMs
+            ?? new[] { s.Status?.ObservedAtMs, s.HomeScore?.ObservedAtMs, s.AwayScore?.ObservedAtMs, s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs }.Max() ?? 0;
         if (lastSeen >= now - (long)quiet.TotalMilliseconds) return Task.FromResult(false);
         var tracked = TrackedFields.Of(s);
         s.StaleSince = now / 1000;
@@ -226,9 +245,11 @@ public sealed partial class MatchGrain(
         if (TrackedFields.Changed(before, TrackedFields.Of(state.State)) is { } changed) changes.Publish(new MatchChange(changed, Snapshot()));
     }
 
-    private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow, string? correctionReason = null, string? keyName = null)
+    private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow)
     {
         saveNow = false;
+        // A correction carries its reason and key: the activation that finally writes it (after a hand-over) records them.
+        var (correctionReason, keyName) = update.Source == UpdateSource.Admin ? (update.CorrectionReason, update.CorrectionKeyName) : (null, null);
         var source = update.Source.ToWire();
         metrics.UpdatesReceived.Add(1, new KeyValuePair<string, object?>("source", source));
         if (!_validKey)
@@ -392,7 +413,7 @@ public sealed partial class MatchGrain(
         }
 
         var rejected = outcome.Result.Rejected
-            .Where(f => f.Reason is not (RejectReasons.Stale or RejectReasons.UnconfirmedRegression or RejectReasons.KickoffOverwriteBlocked or RejectReasons.UnconfirmedScoreDrop))
+            .Where(f => f.Reason is not (RejectReasons.Stale or RejectReasons.UnconfirmedRegression or RejectReasons.KickoffOverwriteBlocked or RejectReasons.UnconfirmedScoreDrop or RejectReasons.AdminHeld))
             .Select(f => $"{f.Field}:{f.Reason}")
             .ToList();
         if (rejected.Count > 0)
@@ -432,7 +453,7 @@ public sealed partial class MatchGrain(
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Match {MatchId}: minute_corrected in status {Phase}: {From} -> {To} (counted from {Basis}; on {Trigger})")]
     private partial void LogMinuteCorrected(string matchId, int phase, int from, int to, MinuteBasis basis, string trigger);
 
-    [LoggerMessage(EventId = 3040, Level = LogLevel.Warning, Message = "Match {MatchId}: live and gone from the provider (last observed at {LastSeenMs} ms); flagged stale, not ended")]
+    [LoggerMessage(EventId = 3040, Level = LogLevel.Warning, Message = "Match {MatchId}: live and not changed by the provider since {LastSeenMs} ms, or gone from it; flagged stale, not ended")]
     private partial void LogStale(string matchId, long lastSeenMs);
 
     [LoggerMessage(EventId = 3031, Level = LogLevel.Warning, Message = "Match {MatchId}: kick-off {Field} changed {From} -> {To} by {Source}")]

@@ -110,7 +110,7 @@ public static class AuditEvents
             }
             else if (f.Outcome == FieldOutcome.Rejected && IsBadInput(f.Reason))
             {
-                events.Add(new(matchId, AuditKinds.InputRejected, f.Field, null, ValueOf(u, f.Field), source, u.ObservedAtMs, f.Reason));
+                events.Add(new(matchId, AuditKinds.InputRejected, f.Field, null, AuditText.Safe(ValueOf(u, f.Field)), source, u.ObservedAtMs, f.Reason));
             }
         }
 
@@ -138,7 +138,7 @@ public static class AuditEvents
         if (correctionReason is not null)
         {
             var fields = string.Join(',', outcome.Result.Fields.Select(f => $"{f.Field}:{(f.Outcome == FieldOutcome.Rejected ? f.Reason : f.Outcome.ToString().ToLowerInvariant())}"));
-            events.Add(new(matchId, AuditKinds.AdminCorrection, null, null, fields, source, u.ObservedAtMs, correctionReason, keyName));
+            events.Add(new(matchId, AuditKinds.AdminCorrection, null, null, fields, source, u.ObservedAtMs, AuditText.Safe(correctionReason), AuditText.Safe(keyName)));
         }
 
         return events;

@@ -33,12 +33,11 @@ public sealed partial class AuditRetention(
     /// <summary>One retention pass now; the number of events deleted.</summary>
     public async Task<long> RunOnceAsync(CancellationToken ct = default)
     {
-        var cutoff = time.GetUtcNow() - options.Value.Retention;
-        var deleted = await events.DeleteOlderThanAsync(cutoff, ct).ConfigureAwait(false);
+        var deleted = await events.DeleteOlderThanAsync(options.Value.Retention, ct).ConfigureAwait(false);
         if (deleted > 0)
         {
             metrics.AuditEventsDeleted.Add(deleted);
-            LogDeleted(deleted, cutoff);
+            LogDeleted(deleted, options.Value.Retention);
         }
 
         return deleted;
@@ -76,8 +75,8 @@ public sealed partial class AuditRetention(
         }
     }
 
-    [LoggerMessage(EventId = 3050, Level = LogLevel.Information, Message = "Audit retention: {Deleted} events written before {Cutoff:o} deleted")]
-    private partial void LogDeleted(long deleted, DateTimeOffset cutoff);
+    [LoggerMessage(EventId = 3050, Level = LogLevel.Information, Message = "Audit retention: {Deleted} events written more than {Retention} ago (database clock) deleted")]
+    private partial void LogDeleted(long deleted, TimeSpan retention);
 
     [LoggerMessage(EventId = 3051, Level = LogLevel.Warning, Message = "Audit retention failed; retried at the next interval")]
     private partial void LogFailed(Exception ex);

@@ -36,15 +36,18 @@ public sealed class MatchEventsTable(NpgsqlDataSource dataSource)
         return events;
     }
 
-    /// <summary>Deletes the events written before <paramref name="cutoff"/>, in chunks (no long lock); how many.</summary>
-    public async Task<long> DeleteOlderThanAsync(DateTimeOffset cutoff, CancellationToken ct = default)
+    /// <summary>
+    /// Deletes the events written longer than <paramref name="retention"/> ago, in chunks (no long lock); how many.
+    /// The cutoff is the database's clock, as recorded_at is: a silo whose clock runs ahead deletes nothing early.
+    /// </summary>
+    public async Task<long> DeleteOlderThanAsync(TimeSpan retention, CancellationToken ct = default)
     {
         long total = 0;
         while (true)
         {
             await using var cmd = dataSource.CreateCommand(
-                "DELETE FROM match_events WHERE id IN (SELECT id FROM match_events WHERE recorded_at < @cutoff LIMIT @chunk)");
-            cmd.Parameters.AddWithValue("cutoff", cutoff);
+                "DELETE FROM match_events WHERE id IN (SELECT id FROM match_events WHERE recorded_at < now() - @retention LIMIT @chunk)");
+            cmd.Parameters.AddWithValue("retention", retention);
             cmd.Parameters.AddWithValue("chunk", DeleteChunk);
             var deleted = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             total += deleted;

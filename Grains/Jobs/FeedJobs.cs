@@ -1,5 +1,6 @@
 using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Ingest;
+using Orleans.GoalGpt.Grains.Merge;
 using Orleans.GoalGpt.Grains.Storage;
 
 namespace Orleans.GoalGpt.Grains.Jobs;
@@ -139,7 +140,21 @@ public sealed class WatchdogJobGrain(
         var candidates = await table.ReadWatchdogCandidatesAsync(NowMs, o.StaleAfter, o.StaleAfterHalfTime, o.OverdueAfterKickoff, ct);
         var asked = Cursor.PendingRepolls.ToList();
         var wanted = candidates.Select(c => c.ExternalId).Concat(asked).ToHashSet(StringComparer.Ordinal);
-        if (wanted.Count == 0) return "requests=0 candidates=0";
+        // Rule 6: a live match the provider keeps returning unchanged (same status, same updated_at) is stale too;
+        // its grain decides from the last change it saw (fresh re-listings keep it off the re-poll list above).
+        // Asked after those found gone, which are flagged as such first.
+        async Task<int> FlagFrozenAsync()
+        {
+            var count = 0;
+            foreach (var (id, status) in await table.ReadFrozenLiveAsync(NowMs / 1000, o.StaleAfter, o.StaleAfterHalfTime, ct))
+            {
+                if (await GrainFactory.GetGrain<IMatchGrain>(id).MarkStale(status == MatchPhases.HalfTime ? o.StaleAfterHalfTime : o.StaleAfter)) count++;
+            }
+
+            return count;
+        }
+
+        if (wanted.Count == 0) return $"requests=0 candidates=0 flagged_frozen={await FlagFrozenAsync()}";
 
         var answer = await provider.DetailLiveAsync(UpdateSource.Watchdog, ct);
         var requests = 1;
@@ -160,7 +175,7 @@ public sealed class WatchdogJobGrain(
 
         foreach (var id in asked) Cursor.PendingRepolls.Remove(id);
 
-        // Rule 6: a live match the provider no longer returns is flagged stale, never ended (its grain decides,
+        // Rule 6: a live match the provider no longer returns (or returns unchanged, below) is flagged stale, never ended (its grain decides,
         // knowing whether it was observed since the row was read). A fresh observation clears the flag.
         var flagged = 0;
         foreach (var c in candidates.Where(c => missing.Contains(c.ExternalId)))
@@ -168,10 +183,11 @@ public sealed class WatchdogJobGrain(
             if (await GrainFactory.GetGrain<IMatchGrain>(c.ExternalId).MarkStale(o.StaleAfter)) flagged++;
         }
 
+        var frozen = await FlagFrozenAsync();
         var (stale, oldest) = await table.ReadStaleAsync(ct);
         Services.Metrics.StaleRead(stale, oldest, Time);
         return $"requests={requests} candidates={wanted.Count} stale={candidates.Count(c => c.Reason == "stale")} " +
                $"overdue={candidates.Count(c => c.Reason == "overdue")} regression={asked.Count} not_found={missing.Count} " +
-               $"flagged_stale={flagged} stale_live={stale} {counts}";
+               $"flagged_stale={flagged} flagged_frozen={frozen} stale_live={stale} {counts}";
     }
 }

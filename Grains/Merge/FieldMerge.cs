@@ -35,6 +35,8 @@ public static partial class FieldMerge
         var fields = new List<FieldResult>();
         var events = new List<MergeEvent>();
         var nowS = nowMs / 1000;
+        var valuesBefore = ProviderValues(state);
+        var providerChanged = false; // a strictly newer provider_update_time than the match held
 
         if (u.ObservedAtMs < Year2000 * 1000 || u.ObservedAtMs > nowMs + FutureToleranceSeconds * 1000)
         {
@@ -55,6 +57,7 @@ public static partial class FieldMerge
             else
             {
                 var changed = state.ProviderUpdateTime != put;
+                providerChanged = changed;
                 state.ProviderUpdateTime = put;
                 fields.Add(new("provider_update_time", changed ? FieldOutcome.Applied : FieldOutcome.Unchanged));
             }
@@ -75,12 +78,12 @@ public static partial class FieldMerge
             else
             {
                 arrayStatus = MatchPhases.Normalize(rawStatus);
-                fields.Add(MergeStatus(state, arrayStatus.Value, u, events));
+                fields.Add(MergeStatus(state, arrayStatus.Value, u, providerChanged, events));
             }
         }
 
-        MergeScoreSide(state, u, u.HomeScores, home: true, fields, events);
-        MergeScoreSide(state, u, u.AwayScores, home: false, fields, events);
+        MergeScoreSide(state, u, u.HomeScores, home: true, providerChanged, fields, events);
+        MergeScoreSide(state, u, u.AwayScores, home: false, providerChanged, fields, events);
 
         if (u.MatchTime is long mt)
         {
@@ -129,24 +132,60 @@ public static partial class FieldMerge
             }
         }
 
-        ClearStale(state, u, fields);
+        var fromProvider = u.Source is UpdateSource.Api or UpdateSource.Mqtt or UpdateSource.Watchdog;
+        // A push is the provider sending a change (as for admin values, AdminHolds); a poll shows one by a newer change time or value.
+        var providerChange = u.Source == UpdateSource.Mqtt || (fromProvider && (providerChanged || ProviderValues(state) != valuesBefore));
+        // The first sighting by this activation counts as a change: a reactivated grain flags a frozen match one threshold later, never early.
+        if (providerChange || (fromProvider && state.LastProviderChangeMs is null))
+        {
+            state.LastProviderChangeMs = Math.Max(state.LastProviderChangeMs ?? long.MinValue, u.ObservedAtMs);
+        }
+
+        ClearStale(state, u, providerChange, fields);
         return new MergeOutcome(new ApplyResult(fields), events);
     }
 
     /// <summary>
-    /// Rule 6: a fresh provider observation of the match (any field applied or confirmed, observed after the
-    /// watchdog flagged it) clears <see cref="MatchState.StaleSince"/>; so does the match leaving the live states.
+    /// Rule 6: a fresh observation, one showing a provider change (a push, a newer provider_update_time or a changed value)
+    /// observed after the watchdog flagged the match, clears <see cref="MatchState.StaleSince"/>; so does the match
+    /// leaving the live states. An unchanged re-listing (a diary every 10 minutes) is no sign of life.
     /// </summary>
-    private static void ClearStale(MatchState state, MatchUpdate u, List<FieldResult> fields)
+    private static void ClearStale(MatchState state, MatchUpdate u, bool providerChange, List<FieldResult> fields)
     {
         if (state.StaleSince is not long since) return;
-        var fresh = u.Source is UpdateSource.Api or UpdateSource.Mqtt or UpdateSource.Watchdog
-            && u.ObservedAtMs >= since * 1000
-            && fields.Any(f => f.Outcome != FieldOutcome.Rejected);
+        var fresh = providerChange && u.ObservedAtMs >= since * 1000;
         if (!fresh && MatchPhases.IsLive(state.Status?.Value)) return;
         state.StaleSince = null;
         fields.Add(new("stale_since", FieldOutcome.Applied));
     }
+
+    /// <summary>A hash of the values a provider sends (sources and observation times left out): equal before and after, nothing changed.</summary>
+    private static int ProviderValues(MatchState s)
+    {
+        var h = new HashCode();
+        h.Add(s.Status?.Value);
+        h.Add(s.HomeScore?.Value);
+        h.Add(s.AwayScore?.Value);
+        foreach (var v in s.HomeScores?.Value ?? []) h.Add(v);
+        h.Add(-1);
+        foreach (var v in s.AwayScores?.Value ?? []) h.Add(v);
+        h.Add(s.FirstHalfKickoff?.Value);
+        h.Add(s.SecondHalfKickoff?.Value);
+        h.Add(s.OvertimeKickoff?.Value);
+        h.Add(s.MatchTime?.Value);
+        h.Add(s.CompetitionId?.Value);
+        h.Add(s.HomeTeamId?.Value);
+        h.Add(s.AwayTeamId?.Value);
+        return h.ToHashCode();
+    }
+
+    /// <summary>
+    /// An admin value "wins over every other source": a poll (api, watchdog) replaces it only when it shows a provider
+    /// change after the correction, a strictly newer provider_update_time than the match held. A push (mqtt) is a change
+    /// by itself: one observed after the correction replaces it. The database's guard holds the same rule.
+    /// </summary>
+    private static bool AdminHolds<T>(Provenanced<T>? stored, MatchUpdate u, bool providerChanged) =>
+        stored?.Source == UpdateSource.Admin && u.Source is not (UpdateSource.Admin or UpdateSource.Mqtt) && !providerChanged;
 
     private static MergeOutcome RejectWhole(MatchUpdate u, string reason, List<MergeEvent> events)
     {
@@ -173,10 +212,15 @@ public static partial class FieldMerge
         if (u.Minute is not null) yield return "minute";
     }
 
-    private static FieldResult MergeStatus(MatchState state, int status, MatchUpdate u, List<MergeEvent> events)
+    private static FieldResult MergeStatus(MatchState state, int status, MatchUpdate u, bool providerChanged, List<MergeEvent> events)
     {
         const string Field = "status_id";
         var stored = state.Status;
+        if (AdminHolds(stored, u, providerChanged))
+        {
+            return stored!.Value == status ? new(Field, FieldOutcome.Unchanged) : new(Field, FieldOutcome.Rejected, RejectReasons.AdminHeld);
+        }
+
         if (!SourcePriority.Wins(u.ObservedAtMs, u.Source, stored, SourcePriority.ForStatus))
         {
             return stored!.Value == status
@@ -245,7 +289,7 @@ public static partial class FieldMerge
         state.RepollRequested = false;
     }
 
-    private static void MergeScoreSide(MatchState state, MatchUpdate u, IReadOnlyList<int>? scores, bool home,
+    private static void MergeScoreSide(MatchState state, MatchUpdate u, IReadOnlyList<int>? scores, bool home, bool providerChanged,
         List<FieldResult> fields, List<MergeEvent> events)
     {
         if (scores is null) return;
@@ -269,12 +313,16 @@ public static partial class FieldMerge
         var displayed = overtime > 0 ? overtime : scores[0];
         var score = overtime is < 0 or > MaxScore || displayed is < 0 or > MaxScore
             ? new FieldResult(scoreField, FieldOutcome.Rejected, RejectReasons.OutOfRange)
-            : MergeDisplayedScore(state, u, displayed, home, scoreField, events);
+            : AdminHolds(home ? state.HomeScore : state.AwayScore, u, providerChanged)
+                ? ((home ? state.HomeScore : state.AwayScore)!.Value == displayed
+                    ? new FieldResult(scoreField, FieldOutcome.Unchanged)
+                    : new FieldResult(scoreField, FieldOutcome.Rejected, RejectReasons.AdminHeld))
+                : MergeDisplayedScore(state, u, displayed, home, scoreField, events);
         fields.Add(score);
-        if (score.Reason == RejectReasons.UnconfirmedScoreDrop)
+        if (score.Reason is RejectReasons.UnconfirmedScoreDrop or RejectReasons.AdminHeld)
         {
-            // The array of a lagging snapshot lags too (its score elements show the old score).
-            fields.Add(new(rawField, FieldOutcome.Rejected, RejectReasons.UnconfirmedScoreDrop));
+            // The array of a lagging snapshot lags too (its score elements show the old score), as does one an admin corrected.
+            fields.Add(new(rawField, FieldOutcome.Rejected, score.Reason));
             return;
         }
 

@@ -82,6 +82,12 @@ public sealed class MatchState
 
     /// <summary>Unix seconds since the watchdog found this live match gone from the provider; null: fresh (also a ts_matches column).</summary>
     [Id(60)] public long? StaleSince { get; set; }
+
+    /// <summary>
+    /// When (observation time, ms) the provider last showed a change of the match: a newer provider_update_time or a
+    /// changed value (null: not seen since activation). Unchanged re-listings leave it: the watchdog's stale test.
+    /// </summary>
+    [Id(61)] public long? LastProviderChangeMs { get; set; }
 }
 
 /// <summary>

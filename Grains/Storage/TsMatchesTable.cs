@@ -40,16 +40,23 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
     // Phase order 1 < 2 < 3 < 4 < 5 (= 6) < 7 < 8; side states (0, 9-13) have no rank and are never "backward".
     private static string Rank(string status) => $"(CASE WHEN {status} BETWEEN 1 AND 8 THEN (CASE WHEN {status} = 6 THEN 5 ELSE {status} END) END)";
 
+    // An admin value wins over every other source: a poll (any source but admin and mqtt) replaces it only with a strictly
+    // newer provider_update_time than the row holds (the provider changed the match since); a push observed later replaces it.
+    private static string AdminHolds(string source) =>
+        $"COALESCE(t.{source} = 'admin' AND EXCLUDED.{source} NOT IN ('admin', 'mqtt') " +
+        "AND NOT COALESCE(EXCLUDED.provider_update_time > t.provider_update_time, EXCLUDED.provider_update_time IS NOT NULL), false)";
+
     // Rule 2: a backward status lands only as an admin value or one the grain marks confirmed.
     private static readonly string StatusWins =
         $"({Wins("status_id_timestamp", "status_id_source", StatusPriority)} AND NOT (COALESCE({Rank("EXCLUDED.status_id")} < {Rank("t.status_id")}, false) " +
-        "AND EXCLUDED.status_id_source IS DISTINCT FROM 'admin' AND NOT EXCLUDED.status_id_confirmed))";
+        $"AND EXCLUDED.status_id_source IS DISTINCT FROM 'admin' AND NOT EXCLUDED.status_id_confirmed) AND NOT {AdminHolds("status_id_source")})";
 
     // Rule 1: a lower api/watchdog score within 30 s of a pushed one is a lagging snapshot unless the grain confirmed it.
     private static string ScoreWins(string side) =>
         $"({Wins($"{side}_score_timestamp", $"{side}_score_source", ScorePriority)} AND NOT COALESCE(EXCLUDED.{side}_score < t.{side}_score " +
         $"AND EXCLUDED.{side}_score_source IN ('api', 'watchdog') AND t.{side}_score_source = 'mqtt' " +
-        $"AND EXCLUDED.{side}_score_timestamp - t.{side}_score_timestamp < {LaggingPushWindowMs} AND NOT EXCLUDED.{side}_score_drop_confirmed, false))";
+        $"AND EXCLUDED.{side}_score_timestamp - t.{side}_score_timestamp < {LaggingPushWindowMs} AND NOT EXCLUDED.{side}_score_drop_confirmed, false) " +
+        $"AND NOT {AdminHolds($"{side}_score_source")})";
 
     // Rule 3: set once; only admin changes a set kick-off, and an admin value only replaces an older admin value.
     private static string KickoffWins(string column) =>
@@ -153,6 +160,11 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             FROM unnest(@e_external_id, @e_kind, @e_field, @e_old_value, @e_new_value, @e_source, @e_observed_at, @e_reason, @e_key_name)
                 AS e(external_id, kind, field, old_value, new_value, source, observed_at, reason, key_name)
             WHERE e.external_id IN (SELECT external_id FROM up)
+              -- A flush retried after it committed (its acknowledgement lost) brings the same events again: written
+              -- once. No unique index (a migration): the same event is the same match, time, kind, field and values.
+              AND NOT EXISTS (SELECT 1 FROM match_events m WHERE m.external_id = e.external_id AND m.observed_at = e.observed_at
+                  AND m.kind = e.kind AND m.field IS NOT DISTINCT FROM e.field AND m.old_value IS NOT DISTINCT FROM e.old_value
+                  AND m.new_value IS NOT DISTINCT FROM e.new_value AND m.source IS NOT DISTINCT FROM e.source)
         )
         SELECT external_id FROM up
         """;
@@ -296,6 +308,27 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         }
 
         return candidates;
+    }
+
+    /// <summary>
+    /// Live matches not flagged stale whose provider change time is older than the stale threshold (or unknown):
+    /// those the provider may be returning frozen. A first cut only: their grains decide from the last change they saw.
+    /// </summary>
+    public async Task<IReadOnlyList<(string ExternalId, int StatusId)>> ReadFrozenLiveAsync(
+        long nowS, TimeSpan staleAfter, TimeSpan staleAfterHalfTime, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT external_id, status_id FROM ts_matches
+            WHERE status_id IN (2, 3, 4, 5, 7) AND stale_since IS NULL
+              AND COALESCE(provider_update_time, 0) < @now_s - CASE WHEN status_id = 3 THEN @stale_ht_s ELSE @stale_s END
+            """);
+        cmd.Parameters.AddWithValue("now_s", nowS);
+        cmd.Parameters.AddWithValue("stale_s", (long)staleAfter.TotalSeconds);
+        cmd.Parameters.AddWithValue("stale_ht_s", (long)staleAfterHalfTime.TotalSeconds);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var frozen = new List<(string, int)>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false)) frozen.Add((reader.GetString(0), reader.GetInt16(1)));
+        return frozen;
     }
 
     /// <summary>Live matches flagged stale: how many, and the oldest <c>stale_since</c> (unix s).</summary>

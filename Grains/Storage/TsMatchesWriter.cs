@@ -100,7 +100,19 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         int count;
         lock (_gate)
         {
-            if (_pending.TryGetValue(row.ExternalId, out var existing))
+            if (_pending.TryGetValue(row.ExternalId, out var existing) && !SameActivation(existing, cursor, row))
+            {
+                if (existing.Row.FenceToken > row.FenceToken)
+                {
+                    cursor!.Refused(row.FenceToken ?? 0);
+                    return;
+                }
+
+                _pending.Remove(row.ExternalId);
+                existing = null;
+            }
+
+            if (existing is not null)
             {
                 existing.Fields.UnionWith(fields);
                 _pending[row.ExternalId] = existing with
@@ -342,12 +354,37 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         p.Cursor?.Quarantined(p.Version);
     }
 
+    /// <summary>
+    /// Whether <paramref name="existing"/> (queued) and a row of <paramref name="cursor"/> come from the same activation.
+    /// Rows of two activations of one match (a deactivated one's row still queued when the next one's comes) are never
+    /// merged: the database would refuse the older epoch's row with its events, so it is refused here, telling its
+    /// activation (which hands its updates over), and its events do not ride with the other activation's row.
+    /// </summary>
+    private static bool SameActivation(Pending existing, WriteCursor? cursor, TsMatchRow row)
+    {
+        if (existing.Cursor is null || cursor is null || ReferenceEquals(existing.Cursor, cursor)) return true;
+        if (existing.Row.FenceToken <= row.FenceToken) existing.Cursor.Refused(existing.Row.FenceToken ?? 0);
+        return false;
+    }
+
     private void Requeue(List<Pending> batch)
     {
         lock (_gate)
         {
             foreach (var p in batch)
             {
+                if (_pending.TryGetValue(p.Row.ExternalId, out var queued) && !SameActivation(queued, p.Cursor, p.Row))
+                {
+                    if (queued.Row.FenceToken > p.Row.FenceToken)
+                    {
+                        p.Cursor!.Refused(p.Row.FenceToken ?? 0);
+                        continue;
+                    }
+
+                    _pending[p.Row.ExternalId] = p;
+                    continue;
+                }
+
                 if (_pending.TryGetValue(p.Row.ExternalId, out var newer))
                 {
                     newer.Fields.UnionWith(p.Fields);

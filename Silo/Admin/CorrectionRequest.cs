@@ -43,7 +43,23 @@ public static class CorrectionRequest
 
         using (doc)
         {
-            var root = doc.RootElement;
+            try
+            {
+                return Read(doc.RootElement, nowMs, errors);
+            }
+            catch (InvalidOperationException)
+            {
+                // A property name with a lone surrogate (GetString of a value is handled per field).
+                errors.Clear();
+                errors["body"] = new(RejectReasons.Malformed, "invalid UTF-16: a lone surrogate");
+                return (null, null, errors);
+            }
+        }
+    }
+
+    private static (AdminCorrection? Correction, string? Reason, Dictionary<string, FieldError> Errors) Read(JsonElement root, long nowMs, Dictionary<string, FieldError> errors)
+    {
+        {
             if (root.ValueKind != JsonValueKind.Object)
             {
                 errors["body"] = new(RejectReasons.Malformed, "expected an object {\"reason\": ..., \"fields\": {...}}");
@@ -58,7 +74,12 @@ public static class CorrectionRequest
                 {
                     case "reason":
                         if (p.Value.ValueKind != JsonValueKind.String) errors["reason"] = new(RejectReasons.Malformed, "expected a string");
-                        else reason = p.Value.GetString();
+                        else
+                        {
+                            reason = ReadText(p.Value, out var textError);
+                            if (textError is not null) errors["reason"] = textError;
+                        }
+
                         break;
                     case "fields":
                         if (p.Value.ValueKind != JsonValueKind.Object) errors["fields"] = new(RejectReasons.Malformed, "expected an object");
@@ -141,6 +162,35 @@ public static class CorrectionRequest
     {
         var name = requested == "minute" ? "minute_carried" : requested;
         return result.Fields.LastOrDefault(f => f.Field == name) ?? new FieldResult(requested, FieldOutcome.Unchanged);
+    }
+
+    /// <summary>
+    /// A string fit to store and log: no control characters (PostgreSQL refuses a NUL; a newline forges log lines)
+    /// and no lone surrogate (not encodable as UTF-8).
+    /// </summary>
+    private static string? ReadText(JsonElement value, out FieldError? error)
+    {
+        error = null;
+        string text;
+        try
+        {
+            text = value.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            error = new(RejectReasons.Malformed, "invalid UTF-16: a lone surrogate");
+            return null;
+        }
+
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) i++;
+            else if (char.IsSurrogate(text[i])) error = new(RejectReasons.Malformed, "invalid UTF-16: a lone surrogate");
+            else if (char.IsControl(text[i])) error = new(RejectReasons.Malformed, "control characters (U+0000-U+001F, U+007F-U+009F) are not allowed");
+            if (error is not null) return null;
+        }
+
+        return text;
     }
 
     private static FieldError? Check(string name, long v, long nowMs)

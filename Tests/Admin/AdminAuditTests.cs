@@ -19,7 +19,7 @@ namespace Orleans.GoalGpt.Tests.Admin;
 /// </summary>
 [Collection(RealServers.Name)]
 [Trait(Tracks.Name, Tracks.Shared)]
-public sealed class AdminAuditTests(AdminClusterFixture f, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<AdminClusterFixture>
+public sealed partial class AdminAuditTests(AdminClusterFixture f, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<AdminClusterFixture>
 {
     private static long NowMs => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
@@ -192,7 +192,7 @@ public sealed class AdminAuditTests(AdminClusterFixture f, Xunit.Abstractions.IT
             return gauge.Split('\n').Any(l => l.StartsWith("goalgpt_matches_stale{", StringComparison.Ordinal) && !l.EndsWith(" 0", StringComparison.Ordinal));
         }, "the stale gauge");
 
-        var fresh = await grain.Apply(Updates.Score(UpdateSource.Api, NowMs, 2, 0, 0));
+        var fresh = await grain.Apply(Updates.Score(UpdateSource.Api, NowMs, 2, 1, 0)); // a change: a goal
         Assert.Contains(fresh.Fields, x => x is { Field: "stale_since", Outcome: FieldOutcome.Applied });
         Assert.Null((await grain.GetSnapshot()).StaleSince);
         await WaitAsync(async () => (await f.Db.Table.ReadAsync(id))?.StaleSince is null, "the flag cleared in the row");

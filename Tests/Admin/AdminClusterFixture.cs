@@ -41,8 +41,8 @@ public sealed class AdminClusterFixture : IAsyncLifetime
             ["Orleans__ClusterId"] = cluster,
             ["Orleans__ServiceId"] = cluster,
             ["Orleans__MembershipEntryExpiryMinutes"] = "5",
-            ["Orleans__SiloPort"] = (21200 + n).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Orleans__GatewayPort"] = (31200 + n).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans__SiloPort"] = (21500 + n).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans__GatewayPort"] = (31500 + n).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Dashboard__Enabled"] = "false",
             ["Admin__Keys__ops"] = AdminKeys.Hash(Key),
             ["Admin__CorrectionWriteTimeout"] = "00:00:20", // the test holding a row lock for 2 s must not see a 503
@@ -58,8 +58,8 @@ public sealed class AdminClusterFixture : IAsyncLifetime
             ["Provider__BaseUrl"] = Sim.BaseUrl,
             ["Provider__RequestsPerSecond"] = "5",
         };
-        A = SiloProcess.StartOn("127.0.0.1", 18201, Settings(1));
-        B = SiloProcess.StartOn("127.0.0.1", 18202, Settings(2));
+        A = SiloProcess.StartOn("127.0.0.1", 18501, Settings(1));
+        B = SiloProcess.StartOn("127.0.0.1", 18502, Settings(2));
         foreach (var silo in new[] { A, B })
         {
             var (status, body) = await silo.WaitForAsync("/health/ready", HttpStatusCode.OK, TimeSpan.FromMinutes(2));
