@@ -40,23 +40,16 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
     // Phase order 1 < 2 < 3 < 4 < 5 (= 6) < 7 < 8; side states (0, 9-13) have no rank and are never "backward".
     private static string Rank(string status) => $"(CASE WHEN {status} BETWEEN 1 AND 8 THEN (CASE WHEN {status} = 6 THEN 5 ELSE {status} END) END)";
 
-    // An admin value wins over every other source: a poll (any source but admin and mqtt) replaces it only with a strictly
-    // newer provider_update_time than the row holds (the provider changed the match since); a push observed later replaces it.
-    private static string AdminHolds(string source) =>
-        $"COALESCE(t.{source} = 'admin' AND EXCLUDED.{source} NOT IN ('admin', 'mqtt') " +
-        "AND NOT COALESCE(EXCLUDED.provider_update_time > t.provider_update_time, EXCLUDED.provider_update_time IS NOT NULL), false)";
-
     // Rule 2: a backward status lands only as an admin value or one the grain marks confirmed.
     private static readonly string StatusWins =
         $"({Wins("status_id_timestamp", "status_id_source", StatusPriority)} AND NOT (COALESCE({Rank("EXCLUDED.status_id")} < {Rank("t.status_id")}, false) " +
-        $"AND EXCLUDED.status_id_source IS DISTINCT FROM 'admin' AND NOT EXCLUDED.status_id_confirmed) AND NOT {AdminHolds("status_id_source")})";
+        $"AND EXCLUDED.status_id_source IS DISTINCT FROM 'admin' AND NOT EXCLUDED.status_id_confirmed))";
 
     // Rule 1: a lower api/watchdog score within 30 s of a pushed one is a lagging snapshot unless the grain confirmed it.
     private static string ScoreWins(string side) =>
         $"({Wins($"{side}_score_timestamp", $"{side}_score_source", ScorePriority)} AND NOT COALESCE(EXCLUDED.{side}_score < t.{side}_score " +
         $"AND EXCLUDED.{side}_score_source IN ('api', 'watchdog') AND t.{side}_score_source = 'mqtt' " +
-        $"AND EXCLUDED.{side}_score_timestamp - t.{side}_score_timestamp < {LaggingPushWindowMs} AND NOT EXCLUDED.{side}_score_drop_confirmed, false) " +
-        $"AND NOT {AdminHolds($"{side}_score_source")})";
+        $"AND EXCLUDED.{side}_score_timestamp - t.{side}_score_timestamp < {LaggingPushWindowMs} AND NOT EXCLUDED.{side}_score_drop_confirmed, false))";
 
     // Rule 3: set once; only admin changes a set kick-off, and an admin value only replaces an older admin value.
     private static string KickoffWins(string column) =>
@@ -320,11 +313,13 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         await using var cmd = dataSource.CreateCommand("""
             SELECT external_id, status_id FROM ts_matches
             WHERE status_id IN (2, 3, 4, 5, 7) AND stale_since IS NULL
-              AND COALESCE(provider_update_time, 0) < @now_s - CASE WHEN status_id = 3 THEN @stale_ht_s ELSE @stale_s END
+              AND COALESCE(provider_update_time, 0) < @now_s - CASE WHEN status_id = 3 THEN @stale_ht_s + @half_time_s ELSE @stale_s END
             """);
         cmd.Parameters.AddWithValue("now_s", nowS);
         cmd.Parameters.AddWithValue("stale_s", (long)staleAfter.TotalSeconds);
         cmd.Parameters.AddWithValue("stale_ht_s", (long)staleAfterHalfTime.TotalSeconds);
+        // Nothing changes during a half-time by nature (15 minutes by the laws of the game): frozen only past it.
+        cmd.Parameters.AddWithValue("half_time_s", 15L * 60);
         await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         var frozen = new List<(string, int)>();
         while (await reader.ReadAsync(ct).ConfigureAwait(false)) frozen.Add((reader.GetString(0), reader.GetInt16(1)));
