@@ -148,6 +148,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// <summary>Writes everything pending now, confirmations included (tests, shutdown).</summary>
     public async Task FlushAsync(CancellationToken ct = default)
     {
+        // A flush of the loop may hold rows that are no longer pending: "everything written" includes it.
+        await _oneFlush.WaitAsync(ct).ConfigureAwait(false);
+        _oneFlush.Release();
         while (Backlog > 0 && !ct.IsCancellationRequested)
         {
             if (!await FlushOnceAsync(ct, all: true).ConfigureAwait(false))
