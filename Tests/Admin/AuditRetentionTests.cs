@@ -44,6 +44,25 @@ public sealed class AuditRetentionTests : IAsyncLifetime
         Assert.Equal([4L], await ObservedAsync());
     }
 
+    /// <summary>recorded_at is the database's now(): the cutoff is the database's too, whatever the silo's clock says.</summary>
+    [Fact]
+    public async Task A_silo_clock_far_ahead_deletes_nothing_recent()
+    {
+        await _db.ExecuteAsync("""
+            INSERT INTO match_events (external_id, kind, field, observed_at, recorded_at) VALUES
+              ('c1', 'value_changed', 'home_score', 1, now() - interval '31 days'),
+              ('c1', 'value_changed', 'home_score', 2, now() - interval '1 day'),
+              ('c1', 'admin_correction', null, 3, now())
+            """);
+        using var meters = new TestMeterFactory();
+        var ahead = new FakeTimeProvider(DateTimeOffset.UtcNow.AddDays(365));
+        var retention = new AuditRetention(new MatchEventsTable(_db.DataSource), Options.Create(new AuditOptions { Retention = TimeSpan.FromDays(30) }),
+            ahead, new GoalGptMetrics(meters), NullLogger<AuditRetention>.Instance);
+
+        Assert.Equal(1, await retention.RunOnceAsync()); // only the one older than 30 days by the database's clock
+        Assert.Equal([2L, 3L], await ObservedAsync());
+    }
+
     [Fact]
     public async Task Migration_0007_is_idempotent_and_rolls_back()
     {
@@ -74,17 +93,4 @@ public sealed class AuditRetentionTests : IAsyncLifetime
         return list;
     }
 
-    private sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
-    {
-        private readonly List<System.Diagnostics.Metrics.Meter> _meters = [];
-
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
-        {
-            var meter = new System.Diagnostics.Metrics.Meter(options);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
-    }
 }

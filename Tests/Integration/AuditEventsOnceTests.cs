@@ -35,7 +35,7 @@ public sealed class AuditEventsOnceTests : IAsyncLifetime
     [Fact]
     public async Task Events_of_an_older_activation_do_not_ride_with_the_next_activations_row()
     {
-        var metrics = new GoalGptMetrics(new NoMeters());
+        var metrics = new GoalGptMetrics(new TestMeterFactory());
         await using var writer = new TsMatchesWriter(_db.Table, TimeProvider.System, metrics,
             Options.Create(new WriteBehindOptions()), NullLogger<TsMatchesWriter>.Instance);
         var (older, newer) = (new WriteCursor(), new WriteCursor());
@@ -52,12 +52,4 @@ public sealed class AuditEventsOnceTests : IAsyncLifetime
         Assert.Equal(0, await _db.ScalarAsync("SELECT count(*) FROM match_events WHERE external_id = 'once-b' AND kind = 'value_changed'"));
     }
 
-    private sealed class NoMeters : System.Diagnostics.Metrics.IMeterFactory
-    {
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options) => new(options);
-
-        public void Dispose()
-        {
-        }
-    }
 }

@@ -157,12 +157,4 @@ public sealed class FencingTests(ITestOutputHelper output) : IAsyncLifetime
         Expectations.RowsMatchModel(await _db.Table.ReadAllAsync(), scripts);
     }
 
-    private sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
-    {
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options) => new(options);
-
-        public void Dispose()
-        {
-        }
-    }
 }

@@ -323,12 +323,4 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.False(filter.IsRedelivery("m", U.Score(UpdateSource.Mqtt, 0, 2, 2, 0), 9_500));
     }
 
-    private sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
-    {
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options) => new(options);
-
-        public void Dispose()
-        {
-        }
-    }
 }

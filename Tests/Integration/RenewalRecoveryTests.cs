@@ -101,12 +101,4 @@ public sealed class RenewalRecoveryTests
         }
     }
 
-    private sealed class TestMeterFactory : IMeterFactory
-    {
-        public Meter Create(MeterOptions options) => new(options);
-
-        public void Dispose()
-        {
-        }
-    }
 }
