@@ -20,6 +20,7 @@ namespace Orleans.GoalGpt.Grains;
 /// accepted update until a row containing it is in <c>ts_matches</c>. Grain storage keeps only what
 /// the row lacks (pending confirmations).
 /// </summary>
+[RedisReachableFilter] // placed only on silos that can take its lease (see RedisReach)
 public sealed partial class MatchGrain(
     [PersistentState("match", StorageNames.Matches)] IPersistentState<MatchState> state,
     TimeProvider time,
@@ -27,6 +28,7 @@ public sealed partial class MatchGrain(
     TsMatchesTable table,
     MatchLocks locks,
     HandOvers handOvers,
+    RedisReach reach,
     GoalGptMetrics metrics,
     IOptions<MatchGrainOptions> options,
     IOptions<JobsOptions> jobs,
@@ -48,9 +50,11 @@ public sealed partial class MatchGrain(
         _lastSaveMs = Now();
         if (!_validKey) return;
 
-        _owner = new MatchOwnership(Id, state, locks, writer, handOvers, metrics, time, options.Value, logger, c => ReportMinute(c, "reload"));
+        _owner = new MatchOwnership(Id, state, locks, writer, handOvers, reach, metrics, time, options.Value, logger, c => ReportMinute(c, "reload"));
         // Taking the lease folds in the row (newer per field than a state saved earlier, or the old system's).
-        if (!await _owner.TakeAsync(reload: false, cancellationToken))
+        // On a silo cut from Redis (activated here all the same, e.g. through a stale directory entry) it is not tried:
+        // the first tick moves the activation to a silo that can take it.
+        if (reach.ShouldMove || !await _owner.TakeAsync(reload: false, cancellationToken))
         {
             // No lease for now (busy, Redis down): start from the row all the same.
             var row = await table.ReadAsync(Id, cancellationToken);
@@ -312,6 +316,15 @@ public sealed partial class MatchGrain(
         if (_owner.FencedOut)
         {
             this.DeactivateOnIdle();
+            return;
+        }
+
+        if (_owner.Stranded)
+        {
+            // Migrated, not just deactivated: the directory then names the new activation (placed on a silo that
+            // reaches Redis) before this one goes, and calls queued here follow it. A plain deactivation left calls
+            // addressed to this silo from its own stale directory entry, which activated the match here again.
+            this.MigrateOnIdle();
             return;
         }
 

@@ -56,6 +56,10 @@ public static class GoalGptSilo
         services.AddSingleton<TsMatchesWriter>();
         services.AddSingleton<MatchLocks>();
         services.AddSingleton<HandOvers>();
+        services.AddSingleton<RedisReach>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<RedisReach>());
+        Orleans.Placement.PlacementFilterExtensions.AddPlacementFilter<RedisReachableFilter, RedisReachableFilterDirector>(services, ServiceLifetime.Singleton);
+        silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         services.AddSingleton<MatchChanges>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MatchChanges>());
         services.AddSingleton<IConnectionMultiplexer>(_ =>

@@ -26,6 +26,7 @@ public sealed partial class MatchOwnership(
     MatchLocks locks,
     TsMatchesWriter writer,
     HandOvers handOvers,
+    RedisReach reach,
     GoalGptMetrics metrics,
     TimeProvider time,
     MatchGrainOptions options,
@@ -51,6 +52,13 @@ public sealed partial class MatchOwnership(
     public bool FencedOut { get; private set; }
 
     public bool Leased => _lease is not null && !FencedOut;
+
+    /// <summary>
+    /// No valid lease, and none can be had on this silo (it cannot reach Redis) while another silo can take
+    /// one: the activation should go (<see cref="EndAsync"/> hands what it holds to the next activation,
+    /// which the placement filter puts on a silo that reaches Redis).
+    /// </summary>
+    public bool Stranded { get; private set; }
 
     public long? FenceToken => _lease?.Lease.FenceToken;
 
@@ -139,13 +147,23 @@ public sealed partial class MatchOwnership(
         if (FencedOut) return;
         if (_lapsed is { } lapsed)
         {
-            // Ours no more to use, but maybe still ours in Redis: free it so that a lease can be had again.
+            // Ours no more to use, but maybe still ours in Redis: free it so that a lease can be had again
+            // (not awaited when Redis does not answer this silo: the call would only hold the grain for its timeout).
             _lapsed = null;
-            await locks.ReleaseAsync(lapsed);
+            if (locks.ReachesRedis) await locks.ReleaseAsync(lapsed);
+            else locks.ReleaseAsync(lapsed).Ignore();
         }
 
         if (Leased && CanWrite()) return;
-        if (FencedOut || !_backoff.Due) return;
+        if (FencedOut) return;
+        if (reach.ShouldMove && (Stranded || reach.TryStartMove()))
+        {
+            if (!Stranded) LogStranded(matchId, _unwritten.Count);
+            Stranded = true;
+            return;
+        }
+
+        if (!_backoff.Due) return;
         await TakeAsync(reload: true, ct);
     }
 
@@ -247,7 +265,9 @@ public sealed partial class MatchOwnership(
         if (_lapsed is { } lapsed)
         {
             _lapsed = null;
-            await locks.ReleaseAsync(lapsed);
+            // Cut from Redis, a release would only wait for its timeout (the lock expires by itself): not awaited then.
+            if (Stranded) locks.ReleaseAsync(lapsed).Ignore();
+            else await locks.ReleaseAsync(lapsed);
         }
 
         HandOver(grains);
@@ -359,6 +379,9 @@ public sealed partial class MatchOwnership(
 
     [LoggerMessage(EventId = 3013, Level = LogLevel.Error, Message = "Match {MatchId}: {Count} acknowledged updates could not be handed to the next activation; the pollers deliver them again")]
     private partial void LogHandOverFailed(string matchId, int count);
+
+    [LoggerMessage(EventId = 3014, Level = LogLevel.Warning, Message = "Match {MatchId}: no lease, and this silo cannot reach Redis while another can; deactivating, {Unwritten} unwritten updates go to the next activation there")]
+    private partial void LogStranded(string matchId, int unwritten);
 
     [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "Match {MatchId}: {Count} updates unwritten and no lease; refusing further updates (retryable) until a lease is had")]
     private partial void LogRefusing(string matchId, int count);

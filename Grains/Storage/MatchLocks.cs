@@ -85,6 +85,30 @@ public sealed partial class MatchLocks(
     /// <summary>How long a lease stays valid without a renewal.</summary>
     public TimeSpan Ttl => _options.LeaseTtl;
 
+    private long _lastReachedRedis;
+    private long _renewerStartedAt;
+
+    /// <summary>
+    /// When the renewer's own connection last got an answer from Redis (monotonic timestamp, <see cref="Now"/>);
+    /// until its first answer, when the renewer started: a silo is not judged before its first round had a chance.
+    /// </summary>
+    public long LastReachedRedis
+    {
+        get
+        {
+            StartRenewer();
+            var reached = Interlocked.Read(ref _lastReachedRedis);
+            return reached != 0 ? reached : Interlocked.Read(ref _renewerStartedAt);
+        }
+    }
+
+    /// <summary>
+    /// True while the renewer's own connection got an answer from Redis within the last three quarters of a
+    /// TTL (two renewal rounds): a silo that cannot reach Redis loses every lease it holds within a TTL, so
+    /// new activations are better placed elsewhere (<see cref="Ownership.RedisReach"/>).
+    /// </summary>
+    public bool ReachesRedis => Stopwatch.GetTimestamp() - LastReachedRedis < TtlTicks * 3 / 4;
+
     /// <summary>
     /// Takes the lock (waiting up to <see cref="LockOptions.AcquireTimeout"/> with jittered retries
     /// while it is busy) and draws the next fencing epoch. Null when busy past the bound or when
@@ -120,7 +144,7 @@ public sealed partial class MatchLocks(
                 await Task.Delay(TimeSpan.FromMilliseconds(jitter), ct).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is not OperationCanceledException) // a connection torn down mid-read also throws InvalidOperationException
         {
             metrics.LockFailed.Add(1, new KeyValuePair<string, object?>("dependency", "redis"));
             LogUnavailable(ex, matchId, "redis");
@@ -156,7 +180,7 @@ public sealed partial class MatchLocks(
             var ttl = await redis.GetDatabase().KeyTimeToLiveAsync(Key(matchId)).ConfigureAwait(false);
             return ttl is { } t && t > TimeSpan.Zero ? t : null;
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is not OperationCanceledException) // a connection torn down mid-read also throws InvalidOperationException
         {
             return null;
         }
@@ -172,7 +196,7 @@ public sealed partial class MatchLocks(
                 [lease.Owner, (long)_options.LeaseTtl.TotalMilliseconds]).ConfigureAwait(false);
             return result == 1;
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is not OperationCanceledException) // a connection torn down mid-read also throws InvalidOperationException
         {
             return false;
         }
@@ -187,13 +211,20 @@ public sealed partial class MatchLocks(
     {
         var state = new LeaseState(lease, lease.SetAtTimestamp + TtlTicks);
         _held[lease.MatchId] = state;
+        StartRenewer();
+        return state;
+    }
+
+    /// <summary>Starts the renewer thread (at the silo's start; else with the first lease). Its first round runs at once.</summary>
+    public void StartRenewer()
+    {
         if (Interlocked.Exchange(ref _renewerStarted, 1) == 0)
         {
+            Interlocked.Exchange(ref _renewerStartedAt, Stopwatch.GetTimestamp());
             // A thread of its own, on a connection of its own with blocking socket calls: a flooded thread pool must
             // not delay renewals (StackExchange.Redis' replies arrive through the pool on Linux, awaited or not).
             new Thread(RenewLoop) { IsBackground = true, Name = "goalgpt-lease-renewer", Priority = ThreadPriority.AboveNormal }.Start();
         }
-        return state;
     }
 
     /// <summary>Stops renewing the lease of <paramref name="matchId"/> (lost, or released next).</summary>
@@ -202,7 +233,7 @@ public sealed partial class MatchLocks(
     private void RenewLoop()
     {
         var interval = (long)((Ttl / 3).TotalSeconds * Stopwatch.Frequency);
-        var next = Stopwatch.GetTimestamp() + interval;
+        var next = Stopwatch.GetTimestamp();
         try
         {
             while (true)
@@ -252,6 +283,7 @@ public sealed partial class MatchLocks(
                 for (var i = 0; i < batch.Length; i++) args[i + 1] = batch[i].Lease.Owner;
                 _renewals ??= new BlockingRedisConnection(ConfigurationOptions.Parse(redis.Configuration), Ttl / 3);
                 var results = _renewals.EvalIntegers(RenewManyScript, keys, args);
+                Interlocked.Exchange(ref _lastReachedRedis, started);
                 for (var i = 0; i < batch.Length; i++)
                 {
                     if (results[i] == 1) batch[i].Renewed(started + TtlTicks);
@@ -269,9 +301,29 @@ public sealed partial class MatchLocks(
             }
         }
 
+        if (_held.IsEmpty) Ping();
+
         // A renewal round that takes a third of the TTL leaves leases close to running out: say so before they do.
         var took = Stopwatch.GetElapsedTime(tick);
         if (took > Ttl / 3) LogRenewalSlow(renewed, (long)took.TotalMilliseconds, Ttl);
+    }
+
+    /// <summary>With no lease to renew, a round still asks Redis for an answer: <see cref="ReachesRedis"/> stays current.</summary>
+    private void Ping()
+    {
+        var started = Now;
+        try
+        {
+            _renewals ??= new BlockingRedisConnection(ConfigurationOptions.Parse(redis.Configuration), Ttl / 3);
+            _renewals.EvalIntegers("return {1}", [], []);
+            Interlocked.Exchange(ref _lastReachedRedis, started);
+        }
+        catch (Exception ex) when (ex is not ObjectDisposedException)
+        {
+            // Not reached: ReachesRedis turns false once two rounds went unanswered.
+            _renewals?.Dispose();
+            _renewals = null;
+        }
     }
 
     public void Dispose()
@@ -288,7 +340,7 @@ public sealed partial class MatchLocks(
         {
             await redis.GetDatabase().ScriptEvaluateAsync(ReleaseScript, [Key(lease.MatchId)], [lease.Owner]).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (ex is not OperationCanceledException) // a connection torn down mid-read also throws InvalidOperationException
         {
             // It expires by itself.
         }

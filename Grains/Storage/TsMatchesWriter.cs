@@ -31,6 +31,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private Task? _loop;
     private bool _outage;
     private int _pendingCount;
+    private int _inFlight; // rows taken from _pending by the flush now writing them (under _gate)
     private int _refusing;
 
     public TsMatchesWriter(TsMatchesTable table, TimeProvider time, GoalGptMetrics metrics,
@@ -73,10 +74,16 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         return admits;
     }
 
-    /// <summary>Matches waiting to be written.</summary>
+    /// <summary>Matches waiting to be written (not counting the batch being written now: <see cref="InFlight"/>).</summary>
     public int Backlog
     {
         get { lock (_gate) return _pending.Count; }
+    }
+
+    /// <summary>Matches in the batch being written now (retried with backoff while PostgreSQL is down).</summary>
+    public int InFlight
+    {
+        get { lock (_gate) return _inFlight; }
     }
 
     /// <summary>
@@ -241,6 +248,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 .ToList();
             if (batch.Count == 0) return true;
             foreach (var p in batch) _pending.Remove(p.Row.ExternalId);
+            _inFlight = batch.Count;
             Volatile.Write(ref _pendingCount, _pending.Count);
             if (_pending.Count < _options.MaxBacklog) Volatile.Write(ref _refusing, 0);
         }
@@ -248,10 +256,20 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         var started = _time.GetTimestamp();
         // Ordered by id: writers on several silos then lock rows in the same order and cannot deadlock.
         batch.Sort((a, b) => string.CompareOrdinal(a.Row.ExternalId, b.Row.ExternalId));
-        var (retry, error) = await WriteIsolatingAsync(batch).ConfigureAwait(false);
+        (List<Pending> retry, Exception? error) result;
+        try
+        {
+            result = await WriteIsolatingAsync(batch).ConfigureAwait(false);
+            if (result.error is not null) Requeue(result.retry);
+        }
+        finally
+        {
+            lock (_gate) _inFlight = 0;
+        }
+
+        var (retry, error) = result;
         if (error is not null)
         {
-            Requeue(retry);
             _metrics.FlushFailures.Add(1);
             if (!_outage)
             {

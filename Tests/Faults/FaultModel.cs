@@ -417,17 +417,35 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
     /// With two owners at once, each decides rule 2 on the snapshots it saw: the row's status is an owner's
     /// decision when two acknowledged api/watchdog snapshots of it lie at least 5 s apart, or when the row's
     /// observation is an acknowledged snapshot that an owner answered Applied (it never saw the higher
-    /// status) or wrote marked confirmed (its candidate's first sighting came from the other owner's state
+    /// status), or a refresh of a lower status an owner answered Applied after the model's higher one was
+    /// observed (same reason), or wrote marked confirmed (its candidate's first sighting came from the other owner's state
     /// in the shared grain storage). A single owner is held to the strict walk above.
     /// </summary>
-    private static bool ConfirmedByPolls(IEnumerable<Ack> acks, string id, Reg row, bool confirmedInRow)
+    private static bool ConfirmedByPolls(IEnumerable<Ack> acks, string id, Reg row, bool confirmedInRow, Reg model)
     {
         var status = int.Parse(row.Value, System.Globalization.CultureInfo.InvariantCulture);
         var seen = acks.Where(a => a.Match.Id == id && a.Update.Source is UpdateSource.Api or UpdateSource.Watchdog
                 && (a.Update.StatusId == 6 ? 5 : a.Update.StatusId) == status && a.Update.ObservedAtMs <= row.Ts).ToList();
         return seen.Count > 0
             && (seen.Max(a => a.Update.ObservedAtMs) - seen.Min(a => a.Update.ObservedAtMs) >= 5_000
-                || seen.Any(a => a.Update.ObservedAtMs == row.Ts && (a.AppliedFields.Contains("status_id") || confirmedInRow)));
+                || seen.Any(a => a.Update.ObservedAtMs == row.Ts && (a.AppliedFields.Contains("status_id") || confirmedInRow))
+                || SeenByTheOtherOwnerOnly(acks, id, seen, row, model));
+    }
+
+    /// <summary>
+    /// The model's higher status was answered Applied by one owner only; the other answered Applied for the lower
+    /// status observed after it (in its view no regression: it never saw the higher one), and the row's
+    /// observation is a later snapshot of that lower status delivered to that same owner.
+    /// </summary>
+    private static bool SeenByTheOtherOwnerOnly(IEnumerable<Ack> acks, string id, List<Ack> seen, Reg row, Reg model)
+    {
+        var rowAcks = seen.Where(a => a.Update.ObservedAtMs == row.Ts).ToList();
+        var higher = acks.Where(a => a.Match.Id == id && a.Update.ObservedAtMs == model.Ts && a.AppliedFields.Contains("status_id")
+                && (a.Update.StatusId == 6 ? 5 : a.Update.StatusId)?.ToString(System.Globalization.CultureInfo.InvariantCulture) == model.Value)
+            .Select(a => a.Via).ToList();
+        return rowAcks.Any(r => r.Via is not null
+            && higher.Count > 0 && higher.All(v => !ReferenceEquals(v, r.Via))
+            && seen.Any(a => ReferenceEquals(a.Via, r.Via) && a.AppliedFields.Contains("status_id") && a.Update.ObservedAtMs > model.Ts));
     }
 
     private static readonly Dictionary<string, string[]> AppliedNames = new()
@@ -488,7 +506,7 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
                     // Older than the model but not than any promise: the grain refused what the model took.
                     if (examples.Count < 12) examples.Add($"{t.Id} {field}: row {actual?.Value}@{actual?.Ts}, model {expected.Value}@{expected.Ts}, not answered Applied by the grain");
                 }
-                else if (actual.Ts > expected.Ts && concurrentOwners && field == "status" && ConfirmedByPolls(acks, t.Id, actual, row!.StatusConfirmed))
+                else if (actual.Ts > expected.Ts && concurrentOwners && field == "status" && ConfirmedByPolls(acks, t.Id, actual, row!.StatusConfirmed, expected))
                 {
                     // Two owners: each decided on the snapshots it saw; this one confirmed the lower status.
                 }
@@ -503,7 +521,7 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
                     if (examples.Count < 12) examples.Add($"{t.Id} {field}: row {actual.Value} {actual.Source}, model {expected.Value} {expected.Source} @{expected.Ts}");
                 }
 
-                if (field == "status" && actual is not null && actual.Ts >= expected.Ts && !(concurrentOwners && ConfirmedByPolls(acks, t.Id, actual, row!.StatusConfirmed))
+                if (field == "status" && actual is not null && actual.Ts >= expected.Ts && !(concurrentOwners && ConfirmedByPolls(acks, t.Id, actual, row!.StatusConfirmed, expected))
                     && ExpectedRow.IsBackward(int.Parse(expected.Value, System.Globalization.CultureInfo.InvariantCulture), int.Parse(actual.Value, System.Globalization.CultureInfo.InvariantCulture)))
                 {
                     regressions++;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Storage;
@@ -156,9 +157,31 @@ public sealed class GoalGptCluster : IAsyncDisposable
         TimeProviderNames.GrainDirectory,
     ];
 
+    /// <summary>A setting that gives one silo (by its test name, Orleans:Name: Primary, Secondary_0, ...) its own Redis connection string.</summary>
+    public static string RedisOf(string siloName) => $"Test:Redis:{siloName}";
+
     private sealed class SiloConfigurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddGoalGpt(siloBuilder.Configuration);
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            var configuration = siloBuilder.Configuration;
+            var name = configuration["Orleans:Name"] ?? "";
+            if (configuration[RedisOf(name)] is { } redis)
+            {
+                // This silo reaches Redis its own way (e.g. through a relay a test cuts).
+                configuration = new ConfigurationBuilder().AddConfiguration(configuration)
+                    .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = redis }).Build();
+            }
+
+            siloBuilder.AddGoalGpt(configuration);
+            if (Environment.GetEnvironmentVariable("GOALGPT_TEST_SILO_LOGS") == "1")
+            {
+                // For working on one test: the silos' own warnings on the console, named by silo.
+                var name2 = name;
+                siloBuilder.Services.AddLogging(l => l.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = $"HH:mm:ss.fff '[{name2}]' "; })
+                    .AddFilter("Orleans.GoalGpt", LogLevel.Information).AddFilter("Orleans.Runtime", LogLevel.Warning));
+            }
+        }
     }
 
     private sealed class ClientConfigurator : IClientBuilderConfigurator

@@ -1,0 +1,235 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Storage;
+using Orleans.Placement;
+using Orleans.Runtime;
+using Orleans.Runtime.Placement;
+
+namespace Orleans.GoalGpt.Grains.Ownership;
+
+/// <summary>
+/// Which silos of the cluster reach Redis, as far as this silo knows: itself from its lease renewer
+/// (<see cref="MatchLocks.ReachesRedis"/>), the others by asking each one every <see cref="ProbeInterval"/>
+/// (<see cref="IRedisReachGrain"/>; a silo cut from Redis only cannot read anything from Redis, so the
+/// answer cannot be kept there). Used by the match placement filter (<see cref="RedisReachableFilterDirector"/>)
+/// and by activations whose lease lapsed (<see cref="ShouldMove"/>).
+/// </summary>
+public sealed partial class RedisReach(
+    MatchLocks locks,
+    ILocalSiloDetails local,
+    IClusterMembershipService membership,
+    IGrainFactory grains,
+    ILogger<RedisReach> logger) : ILifecycleParticipant<ISiloLifecycle>
+{
+    /// <summary>How often every other silo is asked.</summary>
+    public static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// At most this many activations per second leave a silo cut from Redis: each move costs the receiving
+    /// silo an activation (state and row read, a lease); 100,000 matches whose leases lapsed in one renewal
+    /// round must not arrive there at once.
+    /// </summary>
+    public const int MaxMovesPerSecond = 500;
+
+    private static long Ticks(TimeSpan t) => (long)(t.TotalSeconds * Stopwatch.Frequency);
+
+    // An answer older than this says nothing any more (the silo did not answer since: it is slow, or gone).
+    private readonly long _freshTicks = Math.Max(3 * Ticks(ProbeInterval), Ticks(locks.Ttl));
+    private readonly ConcurrentDictionary<SiloAddress, (long ReachedAt, long AskedAt)> _peers = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _movesGate = new();
+    private long _movesSecond;
+    private int _moves;
+    private Task _loop = Task.CompletedTask;
+    private bool _reported = true;
+
+    /// <summary>This silo's renewer reaches Redis.</summary>
+    public bool Self => locks.ReachesRedis;
+
+    /// <summary>For <see cref="IRedisReachGrain"/>: how long ago this silo's renewer last got an answer from Redis.</summary>
+    public long SinceReachedMs => (long)Stopwatch.GetElapsedTime(locks.LastReachedRedis).TotalMilliseconds;
+
+    /// <summary>
+    /// False only for a silo known not to reach Redis: this one by its renewer, another by a fresh answer of
+    /// its own (no Redis answer for three quarters of a TTL). A silo that has not answered lately is not
+    /// excluded (membership decides whether it is alive).
+    /// </summary>
+    public bool Serves(SiloAddress silo)
+    {
+        if (silo.Equals(local.SiloAddress)) return Self;
+        return !(_peers.TryGetValue(silo, out var p) && Fresh(p.AskedAt) && p.AskedAt - p.ReachedAt >= Ticks(locks.Ttl) * 3 / 4);
+    }
+
+    /// <summary>
+    /// An activation without a valid lease should leave this silo for another: this silo cannot reach Redis
+    /// (no lease can be taken here) while another active silo got an answer from Redis a renewal round or
+    /// more after this one got its last. When Redis itself is down (or restarts, or fails over) every silo
+    /// lost it at about the same moment: no peer's last answer is that much later, and nothing moves.
+    /// </summary>
+    public bool ShouldMove
+    {
+        get
+        {
+            if (Self) return false;
+            var mine = locks.LastReachedRedis;
+            var margin = Ticks(locks.Ttl / 3);
+            return membership.CurrentSnapshot.Members.Values.Any(m =>
+                m.Status == SiloStatus.Active && !m.SiloAddress.Equals(local.SiloAddress)
+                && _peers.TryGetValue(m.SiloAddress, out var p) && Fresh(p.AskedAt) && p.ReachedAt > mine + margin);
+        }
+    }
+
+    /// <summary>One move admitted under <see cref="MaxMovesPerSecond"/>; false: try again on the next tick.</summary>
+    public bool TryStartMove()
+    {
+        var second = Stopwatch.GetTimestamp() / Stopwatch.Frequency;
+        lock (_movesGate)
+        {
+            if (second != _movesSecond)
+            {
+                _movesSecond = second;
+                _moves = 0;
+            }
+
+            if (_moves >= MaxMovesPerSecond) return false;
+            _moves++;
+            return true;
+        }
+    }
+
+    private bool Fresh(long at) => Stopwatch.GetTimestamp() - at < _freshTicks;
+
+    public void Participate(ISiloLifecycle lifecycle)
+    {
+        // The renewer's first round answers before the silo serves: no silo is judged on no data.
+        lifecycle.Subscribe(nameof(RedisReach) + ".Renewer", ServiceLifecycleStage.RuntimeInitialize, _ =>
+        {
+            locks.StartRenewer();
+            return Task.CompletedTask;
+        });
+        lifecycle.Subscribe(
+            nameof(RedisReach),
+            ServiceLifecycleStage.Active,
+            _ =>
+            {
+                _loop = Task.Run(() => ProbeLoopAsync(_stopping.Token));
+                return Task.CompletedTask;
+            },
+            async _ =>
+            {
+                await _stopping.CancelAsync();
+                await _loop.ConfigureAwait(false);
+            });
+    }
+
+    private async Task ProbeLoopAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(ProbeInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                var self = Self;
+                if (self != _reported)
+                {
+                    _reported = self;
+                    if (self) LogReachesAgain();
+                    else LogCannotReach();
+                }
+
+                var peers = membership.CurrentSnapshot.Members.Values
+                    .Where(m => m.Status == SiloStatus.Active && !m.SiloAddress.Equals(local.SiloAddress))
+                    .Select(m => m.SiloAddress)
+                    .ToList();
+                await Task.WhenAll(peers.Select(p => AskAsync(p, ct))).ConfigureAwait(false);
+                foreach (var gone in _peers.Keys.Except(peers).ToList()) _peers.TryRemove(gone, out _);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    private async Task AskAsync(SiloAddress silo, CancellationToken ct)
+    {
+        var asked = Stopwatch.GetTimestamp();
+        try
+        {
+            var answer = await grains.GetGrain<IRedisReachGrain>(silo.ToParsableString()).SinceReachedRedisMs()
+                .WaitAsync(ProbeInterval, ct).ConfigureAwait(false);
+            // Its last answer from Redis on this silo's clock, as early as it can have been (asked - age).
+            if (answer is { } ms) _peers[silo] = (asked - (long)(ms / 1000.0 * Stopwatch.Frequency), asked);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // No answer: nothing learned (an older answer goes stale by itself).
+        }
+    }
+
+    [LoggerMessage(EventId = 3060, Level = LogLevel.Warning, Message = "This silo cannot reach Redis: new match activations are placed on other silos, and matches whose lease lapses move to one that reaches it")]
+    private partial void LogCannotReach();
+
+    [LoggerMessage(EventId = 3061, Level = LogLevel.Information, Message = "This silo reaches Redis again: matches are placed on it again")]
+    private partial void LogReachesAgain();
+}
+
+/// <summary>A silo's answer to <see cref="IRedisReachGrain"/>; see <see cref="RedisReach"/>.</summary>
+[SiloPinnedPlacement]
+public sealed class RedisReachGrain(RedisReach reach, ILocalSiloDetails local) : Grain, IRedisReachGrain
+{
+    public Task<long?> SinceReachedRedisMs()
+    {
+        if (this.GetPrimaryKeyString() == local.SiloAddress.ToParsableString()) return Task.FromResult<long?>(reach.SinceReachedMs);
+        // Activated elsewhere than on the silo it speaks for (its silo was not a candidate then): say nothing.
+        this.DeactivateOnIdle();
+        return Task.FromResult<long?>(null);
+    }
+}
+
+/// <summary>Placement filter of match grains: silos known not to reach Redis are left out (<see cref="RedisReach.Serves"/>).</summary>
+[GenerateSerializer, Immutable]
+public sealed class RedisReachableFilter() : PlacementFilterStrategy(order: 0);
+
+/// <summary>Places an activation only on silos that reach Redis, where any is known to.</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
+public sealed class RedisReachableFilterAttribute() : PlacementFilterAttribute(new RedisReachableFilter());
+
+/// <summary>
+/// Leaves out the silos that cannot take a lease (<see cref="RedisReach.Serves"/>); when that would leave
+/// none (Redis itself down), every candidate stays: an activation accepts in memory until Redis is back.
+/// </summary>
+public sealed class RedisReachableFilterDirector(RedisReach reach) : IPlacementFilterDirector
+{
+    public IEnumerable<SiloAddress> Filter(PlacementFilterStrategy filterStrategy, PlacementTarget target, IEnumerable<SiloAddress> silos)
+    {
+        var candidates = silos as IReadOnlyCollection<SiloAddress> ?? silos.ToList();
+        var serving = candidates.Where(reach.Serves).ToList();
+        return serving.Count > 0 ? serving : candidates;
+    }
+}
+
+/// <summary>Placement of a grain keyed by a silo address (<see cref="SiloAddress.ToParsableString"/>) on that silo.</summary>
+[GenerateSerializer, Immutable]
+public sealed class SiloPinnedPlacement : PlacementStrategy;
+
+/// <summary>Places the grain on the silo its key names (<see cref="SiloPinnedPlacement"/>).</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
+public sealed class SiloPinnedPlacementAttribute() : PlacementAttribute(new SiloPinnedPlacement());
+
+/// <summary>
+/// The silo the key names when it is a candidate; otherwise any candidate (the grain then finds that it is not
+/// on its silo, answers nothing and deactivates).
+/// </summary>
+public sealed class SiloPinnedPlacementDirector : IPlacementDirector
+{
+    public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
+    {
+        var candidates = context.GetCompatibleSilos(target);
+        var key = target.GrainIdentity.Key.ToString();
+        var named = candidates.FirstOrDefault(s => s.ToParsableString() == key);
+        return Task.FromResult(named ?? candidates[Random.Shared.Next(candidates.Length)]);
+    }
+}
