@@ -33,14 +33,17 @@ public sealed partial class MatchGrain(
     IOptions<MatchGrainOptions> options,
     IOptions<JobsOptions> jobs,
     ILogger<MatchGrain> logger,
-    MatchChanges changes) : Grain, IMatchGrain
+    MatchChanges changes) : Grain, IMatchGrain, IGrainMigrationParticipant
 {
+    private const string CarriedKey = "goalgpt.unwritten";
     private static readonly string[] MinuteFields = ["minute"];
 
     private MatchOwnership _owner = null!;
     private bool _stateDirty;
     private long _lastSaveMs;
     private bool _validKey;
+    private bool _rehydrated;
+    private List<MatchUpdate>? _carried;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -51,10 +54,13 @@ public sealed partial class MatchGrain(
         if (!_validKey) return;
 
         _owner = new MatchOwnership(Id, state, locks, writer, handOvers, reach, metrics, time, options.Value, logger, c => ReportMinute(c, "reload"));
+        // A migrated activation brings the old one's memory, decided without a lease: start from what is stored
+        // instead, and decide the old one's unwritten updates again (below), in their order, before any call.
+        if (_rehydrated) await state.ReadStateAsync(cancellationToken);
         // Taking the lease folds in the row (newer per field than a state saved earlier, or the old system's).
-        // On a silo cut from Redis (activated here all the same, e.g. through a stale directory entry) it is not tried:
-        // the first tick moves the activation to a silo that can take it.
-        if (reach.ShouldMove || !await _owner.TakeAsync(reload: false, cancellationToken))
+        // On a silo that does not reach Redis (activated here all the same, e.g. through a stale directory entry)
+        // it is not tried: it would only wait for Redis' timeouts; the first tick moves the activation if it can.
+        if (!reach.Self || !await _owner.TakeAsync(reload: false, cancellationToken))
         {
             // No lease for now (busy, Redis down): start from the row all the same.
             var row = await table.ReadAsync(Id, cancellationToken);
@@ -62,9 +68,28 @@ public sealed partial class MatchGrain(
             row?.MergeInto(state.State);
         }
 
+        if (_carried is { Count: > 0 } carried)
+        {
+            _carried = null;
+            await ApplyAllAsync(carried, bounded: false);
+        }
+
         // One timer per activation (memory: 100,000 of them per silo): minute, state save and lease.
         var tick = options.Value.MinuteTickInterval < locks.Ttl / 3 ? options.Value.MinuteTickInterval : locks.Ttl / 3;
         this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(tick, tick) { Interleave = false, KeepAlive = false });
+    }
+
+    void IGrainMigrationParticipant.OnDehydrate(IDehydrationContext dehydrationContext)
+    {
+        // What the deactivation just handed over (Adopt) travels with the migration too, so that the new activation
+        // decides it before the calls queued here; the Adopt that follows repeats it, and a repeat changes nothing.
+        if (_validKey && _owner.LastHandOver is { Count: > 0 } handed) dehydrationContext.TryAddValue(CarriedKey, handed);
+    }
+
+    void IGrainMigrationParticipant.OnRehydrate(IRehydrationContext rehydrationContext)
+    {
+        _rehydrated = true;
+        if (rehydrationContext.TryGetValue<List<MatchUpdate>>(CarriedKey, out var carried)) _carried = carried;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -106,7 +131,7 @@ public sealed partial class MatchGrain(
     public async Task<bool> Persist()
     {
         if (!_validKey) return true;
-        if (!_owner.Leased && !_owner.FencedOut) await _owner.TakeAsync(reload: true, CancellationToken.None);
+        if (!_owner.Leased && !_owner.FencedOut && reach.Self) await _owner.TakeAsync(reload: true, CancellationToken.None);
         if (!_owner.Write(["persist"])) return false;
         await SaveStateAsync();
         return _owner.Leased && !_stateDirty;
@@ -123,7 +148,7 @@ public sealed partial class MatchGrain(
             return new CorrectionResult(new ApplyResult([]), CorrectionWrite.UnknownMatch);
         }
 
-        if (!_owner.Leased && !_owner.FencedOut) await _owner.TakeAsync(reload: true, CancellationToken.None);
+        if (!_owner.Leased && !_owner.FencedOut && reach.Self) await _owner.TakeAsync(reload: true, CancellationToken.None);
         if (!_owner.Leased) return new CorrectionResult(new ApplyResult([]), CorrectionWrite.NoLease);
 
         var update = new MatchUpdate
@@ -290,7 +315,9 @@ public sealed partial class MatchGrain(
         var extrasChanged = MatchStateExtras.Of(s) != extrasBefore;
         if (extrasChanged) _stateDirty = true;
         // A correction is kept until written even when it changed nothing: its answer waits for that row.
-        if (outcome.Result.AnyApplied || extrasChanged || correctionReason is not null) _owner.Accepted(update, extrasChanged);
+        // An adopted update (bounded: false, a hand-over) is kept whatever it changed here: it may tie with this
+        // activation's memory and still be missing from what a reload reads back.
+        if (outcome.Result.AnyApplied || extrasChanged || correctionReason is not null || !bounded) _owner.Accepted(update, extrasChanged);
 
         if (outcome.Result.AnyApplied || minuteChanged)
         {

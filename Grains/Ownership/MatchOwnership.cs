@@ -163,7 +163,10 @@ public sealed partial class MatchOwnership(
             return;
         }
 
-        if (!_backoff.Due) return;
+        Stranded = false;
+        // Not reaching Redis (and not moving, or not yet): a lease attempt would only wait for Redis' timeouts,
+        // holding this grain's turn and a set-up slot; the renewer says when Redis answers again.
+        if (!reach.Self || !_backoff.Due) return;
         await TakeAsync(reload: true, ct);
     }
 
@@ -325,11 +328,15 @@ public sealed partial class MatchOwnership(
         if (n > 0) _unwritten.RemoveRange(0, n);
     }
 
+    /// <summary>The updates the last <see cref="EndAsync"/> handed to the next activation (a migration carries them too).</summary>
+    public List<MatchUpdate>? LastHandOver { get; private set; }
+
     private void HandOver(IGrainFactory grains)
     {
         Trim();
         if (_unwritten.Count == 0) return;
         var updates = _unwritten.ConvertAll(x => x.Update);
+        LastHandOver = updates;
         _unwritten.Clear();
         LogHandOver(matchId, updates.Count);
         var id = matchId;

@@ -6,6 +6,7 @@ using Orleans.GoalGpt.Grains.Storage;
 using Orleans.Placement;
 using Orleans.Runtime;
 using Orleans.Runtime.Placement;
+using StackExchange.Redis;
 
 namespace Orleans.GoalGpt.Grains.Ownership;
 
@@ -18,6 +19,7 @@ namespace Orleans.GoalGpt.Grains.Ownership;
 /// </summary>
 public sealed partial class RedisReach(
     MatchLocks locks,
+    IConnectionMultiplexer redis,
     ILocalSiloDetails local,
     IClusterMembershipService membership,
     IGrainFactory grains,
@@ -37,7 +39,11 @@ public sealed partial class RedisReach(
 
     // An answer older than this says nothing any more (the silo did not answer since: it is slow, or gone).
     private readonly long _freshTicks = Math.Max(3 * Ticks(ProbeInterval), Ticks(locks.Ttl));
-    private readonly ConcurrentDictionary<SiloAddress, (long ReachedAt, long AskedAt)> _peers = new();
+    private readonly ConcurrentDictionary<SiloAddress, Peer> _peers = new();
+    private long _muxReachedAt = Stopwatch.GetTimestamp();
+
+    /// <summary>What a peer last said: its last answer from Redis and when it was asked (this silo's clock), and since when it has said it reaches Redis without a break.</summary>
+    private readonly record struct Peer(long ReachedAt, long AskedAt, long ReachingSince);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _movesGate = new();
     private long _movesSecond;
@@ -45,11 +51,20 @@ public sealed partial class RedisReach(
     private Task _loop = Task.CompletedTask;
     private bool _reported = true;
 
-    /// <summary>This silo's renewer reaches Redis.</summary>
-    public bool Self => locks.ReachesRedis;
+    // The probe loop pings the grains' Redis connection every ProbeInterval (bounded by 1 s): its answer may be older.
+    private long MuxLimit => Math.Max(Ticks(locks.Ttl) * 3 / 4, 3 * Ticks(ProbeInterval));
 
-    /// <summary>For <see cref="IRedisReachGrain"/>: how long ago this silo's renewer last got an answer from Redis.</summary>
-    public long SinceReachedMs => (long)Stopwatch.GetElapsedTime(locks.LastReachedRedis).TotalMilliseconds;
+    /// <summary>
+    /// This silo reaches Redis: its renewer's connection (renewals) and its grains' connection (lease takes,
+    /// releases) both got an answer lately. Either one failing means leases cannot be had or kept here.
+    /// </summary>
+    public bool Self => locks.ReachesRedis && Stopwatch.GetTimestamp() - Interlocked.Read(ref _muxReachedAt) < MuxLimit;
+
+    // The older of the two connections' last answers.
+    private long LastReached => Math.Min(locks.LastReachedRedis, Interlocked.Read(ref _muxReachedAt));
+
+    /// <summary>For <see cref="IRedisReachGrain"/>: how long ago this silo last reached Redis (the older of its two connections' answers).</summary>
+    public long SinceReachedMs => (long)Stopwatch.GetElapsedTime(LastReached).TotalMilliseconds;
 
     /// <summary>
     /// False only for a silo known not to reach Redis: this one by its renewer, another by a fresh answer of
@@ -59,25 +74,33 @@ public sealed partial class RedisReach(
     public bool Serves(SiloAddress silo)
     {
         if (silo.Equals(local.SiloAddress)) return Self;
-        return !(_peers.TryGetValue(silo, out var p) && Fresh(p.AskedAt) && p.AskedAt - p.ReachedAt >= Ticks(locks.Ttl) * 3 / 4);
+        return !(_peers.TryGetValue(silo, out var p) && Fresh(p.AskedAt) && !Reaching(p));
     }
 
+    private bool Reaching(Peer p) => p.AskedAt - p.ReachedAt < Ticks(locks.Ttl) * 3 / 4;
+
     /// <summary>
-    /// An activation without a valid lease should leave this silo for another: this silo cannot reach Redis
-    /// (no lease can be taken here) while another active silo got an answer from Redis a renewal round or
-    /// more after this one got its last. When Redis itself is down (or restarts, or fails over) every silo
-    /// lost it at about the same moment: no peer's last answer is that much later, and nothing moves.
+    /// An activation without a valid lease should leave this silo for another. All of: this silo has not reached
+    /// Redis for a TTL and a renewal period (its leases are gone, and it is no short hiccup); another active
+    /// silo says, freshly, that it reaches Redis now, has said so without a break for a TTL, and got an answer
+    /// a renewal period or more after this silo got its last. When Redis itself is down, restarts or fails
+    /// over, every silo lost it at about the same moment and the first to get it back has not had it for a
+    /// TTL: nothing moves, and no silo sends its matches to one that cannot take leases either.
     /// </summary>
     public bool ShouldMove
     {
         get
         {
             if (Self) return false;
-            var mine = locks.LastReachedRedis;
-            var margin = Ticks(locks.Ttl / 3);
+            var now = Stopwatch.GetTimestamp();
+            var mine = LastReached;
+            var ttl = Ticks(locks.Ttl);
+            var margin = ttl / 3;
+            if (now - mine < ttl + margin) return false;
             return membership.CurrentSnapshot.Members.Values.Any(m =>
                 m.Status == SiloStatus.Active && !m.SiloAddress.Equals(local.SiloAddress)
-                && _peers.TryGetValue(m.SiloAddress, out var p) && Fresh(p.AskedAt) && p.ReachedAt > mine + margin);
+                && _peers.TryGetValue(m.SiloAddress, out var p) && Fresh(p.AskedAt) && Reaching(p)
+                && now - p.ReachingSince >= ttl && p.ReachedAt > mine + margin);
         }
     }
 
@@ -131,6 +154,7 @@ public sealed partial class RedisReach(
         {
             while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
             {
+                await PingAsync().ConfigureAwait(false);
                 var self = Self;
                 if (self != _reported)
                 {
@@ -153,6 +177,20 @@ public sealed partial class RedisReach(
         }
     }
 
+    private async Task PingAsync()
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await redis.GetDatabase().PingAsync().WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            Interlocked.Exchange(ref _muxReachedAt, started);
+        }
+        catch (Exception)
+        {
+            // No answer: Self turns false once the last one is too old.
+        }
+    }
+
     private async Task AskAsync(SiloAddress silo, CancellationToken ct)
     {
         var asked = Stopwatch.GetTimestamp();
@@ -161,7 +199,18 @@ public sealed partial class RedisReach(
             var answer = await grains.GetGrain<IRedisReachGrain>(silo.ToParsableString()).SinceReachedRedisMs()
                 .WaitAsync(ProbeInterval, ct).ConfigureAwait(false);
             // Its last answer from Redis on this silo's clock, as early as it can have been (asked - age).
-            if (answer is { } ms) _peers[silo] = (asked - (long)(ms / 1000.0 * Stopwatch.Frequency), asked);
+            if (answer is { } ms)
+            {
+                var reachedAt = asked - (long)(ms / 1000.0 * Stopwatch.Frequency);
+                _peers.AddOrUpdate(silo,
+                    _ => new Peer(reachedAt, asked, asked),
+                    (_, before) =>
+                    {
+                        var next = new Peer(reachedAt, asked, before.ReachingSince);
+                        // A break (it said it did not reach Redis, or it did not answer for a while) starts the count again.
+                        return Reaching(next) && Reaching(before) && Fresh(before.AskedAt) ? next : next with { ReachingSince = asked };
+                    });
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {

@@ -157,7 +157,7 @@ public sealed class GoalGptCluster : IAsyncDisposable
         TimeProviderNames.GrainDirectory,
     ];
 
-    /// <summary>A setting that gives one silo (by its test name, Orleans:Name: Primary, Secondary_0, ...) its own Redis connection string.</summary>
+    /// <summary>A setting that gives one silo (by its test name, Orleans:Name: Secondary_0, Secondary_1, ...) its own Redis connection string.</summary>
     public static string RedisOf(string siloName) => $"Test:Redis:{siloName}";
 
     private sealed class SiloConfigurator : ISiloConfigurator
