@@ -110,7 +110,8 @@ public sealed partial class MatchGrain(
 
     public Task<IReadOnlyList<ApplyResult>> ApplyMany(IReadOnlyList<MatchUpdate> updates) => ApplyAllAsync(updates, bounded: true);
 
-    public Task Adopt(IReadOnlyList<MatchUpdate> updates) => ApplyAllAsync(updates, bounded: false);
+    // A migration carried these already (or a hand-over was retried): a repeat is neither kept twice nor audited twice.
+    public Task Adopt(IReadOnlyList<MatchUpdate> updates) => ApplyAllAsync(updates.Where(u => !_validKey || !_owner.Holds(u)).ToList(), bounded: false);
 
     private async Task<IReadOnlyList<ApplyResult>> ApplyAllAsync(IReadOnlyList<MatchUpdate> updates, bool bounded)
     {
@@ -319,7 +320,12 @@ public sealed partial class MatchGrain(
         // activation's memory and still be missing from what a reload reads back.
         if (outcome.Result.AnyApplied || extrasChanged || correctionReason is not null || !bounded) _owner.Accepted(update, extrasChanged);
 
-        if (outcome.Result.AnyApplied || minuteChanged)
+        if (!bounded && !outcome.Result.AnyApplied && !minuteChanged)
+        {
+            // An adopted update that changed nothing here is kept until a row is written: write one, so that it goes.
+            _owner.Write(["adopt"]);
+        }
+        else if (outcome.Result.AnyApplied || minuteChanged)
         {
             var fields = outcome.Result.Fields.Where(f => f.Outcome == FieldOutcome.Applied).Select(f => f.Field);
             _owner.Write(minuteChanged ? fields.Concat(MinuteFields) : fields);

@@ -94,6 +94,15 @@ public sealed partial class MatchOwnership(
         if (stateChanged) _unsavedStateFrom ??= _version;
     }
 
+    /// <summary>An update equal to <paramref name="update"/> is held unwritten here (a hand-over repeating what a migration carried).</summary>
+    public bool Holds(MatchUpdate update)
+    {
+        if (_unwritten.Count == 0) return false;
+        var key = System.Text.Json.JsonSerializer.Serialize(update);
+        return _unwritten.Any(x => x.Update.ObservedAtMs == update.ObservedAtMs && x.Update.Source == update.Source
+            && System.Text.Json.JsonSerializer.Serialize(x.Update) == key);
+    }
+
     /// <summary>The grain state was saved with everything accepted so far.</summary>
     public void StateSaved() => _unsavedStateFrom = null;
 

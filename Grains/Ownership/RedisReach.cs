@@ -40,7 +40,7 @@ public sealed partial class RedisReach(
     // An answer older than this says nothing any more (the silo did not answer since: it is slow, or gone).
     private readonly long _freshTicks = Math.Max(3 * Ticks(ProbeInterval), Ticks(locks.Ttl));
     private readonly ConcurrentDictionary<SiloAddress, Peer> _peers = new();
-    private long _muxReachedAt = Stopwatch.GetTimestamp();
+    private long _muxReachedAt; // the grains' connection's last answer to a ping (0: none yet)
 
     /// <summary>What a peer last said: its last answer from Redis and when it was asked (this silo's clock), and since when it has said it reaches Redis without a break.</summary>
     private readonly record struct Peer(long ReachedAt, long AskedAt, long ReachingSince);
@@ -51,17 +51,27 @@ public sealed partial class RedisReach(
     private Task _loop = Task.CompletedTask;
     private bool _reported = true;
 
-    // The probe loop pings the grains' Redis connection every ProbeInterval (bounded by 1 s): its answer may be older.
-    private long MuxLimit => Math.Max(Ticks(locks.Ttl) * 3 / 4, 3 * Ticks(ProbeInterval));
+    // Freshness of a peer's answer: its renewer answers every TTL/3, and its reply travels through the probe loop.
+    private long ReachLimit => Math.Max(Ticks(locks.Ttl) * 3 / 4, 3 * Ticks(ProbeInterval));
+
+    private volatile bool _muxFailing;
 
     /// <summary>
-    /// This silo reaches Redis: its renewer's connection (renewals) and its grains' connection (lease takes,
-    /// releases) both got an answer lately. Either one failing means leases cannot be had or kept here.
+    /// This silo reaches Redis: its renewer's connection got an answer within two renewal rounds, and the last
+    /// ping on its grains' connection (lease takes, releases) did not fail. A slow ping (a busy thread pool)
+    /// counts as nothing: only the renewer's own thread judges by time.
     /// </summary>
-    public bool Self => locks.ReachesRedis && Stopwatch.GetTimestamp() - Interlocked.Read(ref _muxReachedAt) < MuxLimit;
+    public bool Self => locks.ReachesRedis && !_muxFailing;
 
-    // The older of the two connections' last answers.
-    private long LastReached => Math.Min(locks.LastReachedRedis, Interlocked.Read(ref _muxReachedAt));
+    // The renewer's last answer, or the grains' connection's last one when that connection is failing and older.
+    private long LastReached
+    {
+        get
+        {
+            var mux = Interlocked.Read(ref _muxReachedAt);
+            return _muxFailing && mux != 0 ? Math.Min(locks.LastReachedRedis, mux) : locks.LastReachedRedis;
+        }
+    }
 
     /// <summary>For <see cref="IRedisReachGrain"/>: how long ago this silo last reached Redis (the older of its two connections' answers).</summary>
     public long SinceReachedMs => (long)Stopwatch.GetElapsedTime(LastReached).TotalMilliseconds;
@@ -77,7 +87,7 @@ public sealed partial class RedisReach(
         return !(_peers.TryGetValue(silo, out var p) && Fresh(p.AskedAt) && !Reaching(p));
     }
 
-    private bool Reaching(Peer p) => p.AskedAt - p.ReachedAt < Ticks(locks.Ttl) * 3 / 4;
+    private bool Reaching(Peer p) => p.AskedAt - p.ReachedAt < ReachLimit;
 
     /// <summary>
     /// An activation without a valid lease should leave this silo for another. All of: this silo has not reached
@@ -152,9 +162,10 @@ public sealed partial class RedisReach(
         using var timer = new PeriodicTimer(ProbeInterval);
         try
         {
+            await PingAsync().ConfigureAwait(false); // at once: the silo is not judged on its start-up time
             while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
             {
-                await PingAsync().ConfigureAwait(false);
+                var ping = PingAsync();
                 var self = Self;
                 if (self != _reported)
                 {
@@ -167,7 +178,7 @@ public sealed partial class RedisReach(
                     .Where(m => m.Status == SiloStatus.Active && !m.SiloAddress.Equals(local.SiloAddress))
                     .Select(m => m.SiloAddress)
                     .ToList();
-                await Task.WhenAll(peers.Select(p => AskAsync(p, ct))).ConfigureAwait(false);
+                await Task.WhenAll(peers.Select(p => AskAsync(p, ct)).Append(ping)).ConfigureAwait(false);
                 foreach (var gone in _peers.Keys.Except(peers).ToList()) _peers.TryRemove(gone, out _);
             }
         }
@@ -182,12 +193,20 @@ public sealed partial class RedisReach(
         var started = Stopwatch.GetTimestamp();
         try
         {
-            await redis.GetDatabase().PingAsync().WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            // Bounded by the connection's own timeout (AsyncTimeout, at most 2 s).
+            await redis.GetDatabase().PingAsync().ConfigureAwait(false);
             Interlocked.Exchange(ref _muxReachedAt, started);
+            _muxFailing = false;
+        }
+        catch (RedisServerException)
+        {
+            // An error reply (e.g. an ACL without PING) is an answer all the same.
+            Interlocked.Exchange(ref _muxReachedAt, started);
+            _muxFailing = false;
         }
         catch (Exception)
         {
-            // No answer: Self turns false once the last one is too old.
+            _muxFailing = true;
         }
     }
 
