@@ -40,19 +40,18 @@ public sealed partial class RedisReach(
     // An answer older than this says nothing any more (the silo did not answer since: it is slow, or gone).
     private readonly long _freshTicks = Math.Max(3 * Ticks(ProbeInterval), Ticks(locks.Ttl));
     private readonly ConcurrentDictionary<SiloAddress, Peer> _peers = new();
-    private long _muxReachedAt; // the grains' connection's last answer to a ping (0: none yet)
 
-    /// <summary>What a peer last said: its last answer from Redis and when it was asked (this silo's clock), and since when it has said it reaches Redis without a break.</summary>
-    private readonly record struct Peer(long ReachedAt, long AskedAt, long ReachingSince);
+    /// <summary>
+    /// What a peer last said: whether it reaches Redis now, its renewer's last answer from Redis and when it was
+    /// asked (both on this silo's clock), and since when it has said it reaches Redis without a break.
+    /// </summary>
+    private readonly record struct Peer(bool ReachesNow, long ReachedAt, long AskedAt, long ReachingSince);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _movesGate = new();
     private long _movesSecond;
     private int _moves;
     private Task _loop = Task.CompletedTask;
     private bool _reported = true;
-
-    // Freshness of a peer's answer: its renewer answers every TTL/3, and its reply travels through the probe loop.
-    private long ReachLimit => Math.Max(Ticks(locks.Ttl) * 3 / 4, 3 * Ticks(ProbeInterval));
 
     private volatile bool _muxFailing;
 
@@ -63,18 +62,8 @@ public sealed partial class RedisReach(
     /// </summary>
     public bool Self => locks.ReachesRedis && !_muxFailing;
 
-    // The renewer's last answer, or the grains' connection's last one when that connection is failing and older.
-    private long LastReached
-    {
-        get
-        {
-            var mux = Interlocked.Read(ref _muxReachedAt);
-            return _muxFailing && mux != 0 ? Math.Min(locks.LastReachedRedis, mux) : locks.LastReachedRedis;
-        }
-    }
-
-    /// <summary>For <see cref="IRedisReachGrain"/>: how long ago this silo last reached Redis (the older of its two connections' answers).</summary>
-    public long SinceReachedMs => (long)Stopwatch.GetElapsedTime(LastReached).TotalMilliseconds;
+    /// <summary>For <see cref="IRedisReachGrain"/>: whether this silo reaches Redis now, and how long ago its renewer last did.</summary>
+    public RedisReachAnswer Answer => new(Self, (long)Stopwatch.GetElapsedTime(locks.LastReachedRedis).TotalMilliseconds);
 
     /// <summary>
     /// False only for a silo known not to reach Redis: this one by its renewer, another by a fresh answer of
@@ -84,18 +73,17 @@ public sealed partial class RedisReach(
     public bool Serves(SiloAddress silo)
     {
         if (silo.Equals(local.SiloAddress)) return Self;
-        return !(_peers.TryGetValue(silo, out var p) && Fresh(p.AskedAt) && !Reaching(p));
+        return !(_peers.TryGetValue(silo, out var p) && Fresh(p.AskedAt) && !p.ReachesNow);
     }
 
-    private bool Reaching(Peer p) => p.AskedAt - p.ReachedAt < ReachLimit;
-
     /// <summary>
-    /// An activation without a valid lease should leave this silo for another. All of: this silo has not reached
-    /// Redis for a TTL and a renewal period (its leases are gone, and it is no short hiccup); another active
-    /// silo says, freshly, that it reaches Redis now, has said so without a break for a TTL, and got an answer
-    /// a renewal period or more after this silo got its last. When Redis itself is down, restarts or fails
-    /// over, every silo lost it at about the same moment and the first to get it back has not had it for a
-    /// TTL: nothing moves, and no silo sends its matches to one that cannot take leases either.
+    /// An activation without a valid lease should leave this silo for another. All of: this silo's renewer has
+    /// had no answer from Redis for a TTL and two renewal periods (its leases are gone, and it is no hiccup);
+    /// another active silo says, freshly, that it reaches Redis now, has said so without a break for a TTL, and
+    /// its renewer got an answer two renewal periods or more after this silo's got its last. Renewers answer
+    /// every renewal period, so when Redis itself is down, restarts or fails over, every silo's last answer
+    /// lies within one period of the others': nothing moves, and no silo sends its matches to one that cannot
+    /// take leases either.
     /// </summary>
     public bool ShouldMove
     {
@@ -103,13 +91,13 @@ public sealed partial class RedisReach(
         {
             if (Self) return false;
             var now = Stopwatch.GetTimestamp();
-            var mine = LastReached;
+            var mine = locks.LastReachedRedis;
             var ttl = Ticks(locks.Ttl);
-            var margin = ttl / 3;
+            var margin = 2 * ttl / 3;
             if (now - mine < ttl + margin) return false;
             return membership.CurrentSnapshot.Members.Values.Any(m =>
                 m.Status == SiloStatus.Active && !m.SiloAddress.Equals(local.SiloAddress)
-                && _peers.TryGetValue(m.SiloAddress, out var p) && Fresh(p.AskedAt) && Reaching(p)
+                && _peers.TryGetValue(m.SiloAddress, out var p) && Fresh(p.AskedAt) && p.ReachesNow
                 && now - p.ReachingSince >= ttl && p.ReachedAt > mine + margin);
         }
     }
@@ -190,18 +178,15 @@ public sealed partial class RedisReach(
 
     private async Task PingAsync()
     {
-        var started = Stopwatch.GetTimestamp();
         try
         {
             // Bounded by the connection's own timeout (AsyncTimeout, at most 2 s).
             await redis.GetDatabase().PingAsync().ConfigureAwait(false);
-            Interlocked.Exchange(ref _muxReachedAt, started);
             _muxFailing = false;
         }
         catch (RedisServerException)
         {
             // An error reply (e.g. an ACL without PING) is an answer all the same.
-            Interlocked.Exchange(ref _muxReachedAt, started);
             _muxFailing = false;
         }
         catch (Exception)
@@ -215,19 +200,19 @@ public sealed partial class RedisReach(
         var asked = Stopwatch.GetTimestamp();
         try
         {
-            var answer = await grains.GetGrain<IRedisReachGrain>(silo.ToParsableString()).SinceReachedRedisMs()
+            var answer = await grains.GetGrain<IRedisReachGrain>(silo.ToParsableString()).Reach()
                 .WaitAsync(ProbeInterval, ct).ConfigureAwait(false);
-            // Its last answer from Redis on this silo's clock, as early as it can have been (asked - age).
-            if (answer is { } ms)
+            if (answer is { } a)
             {
-                var reachedAt = asked - (long)(ms / 1000.0 * Stopwatch.Frequency);
+                // Its renewer's last answer from Redis on this silo's clock, as early as it can have been (asked - age).
+                var reachedAt = asked - (long)(a.SinceRenewerReachedMs / 1000.0 * Stopwatch.Frequency);
                 _peers.AddOrUpdate(silo,
-                    _ => new Peer(reachedAt, asked, asked),
+                    _ => new Peer(a.ReachesNow, reachedAt, asked, asked),
                     (_, before) =>
                     {
-                        var next = new Peer(reachedAt, asked, before.ReachingSince);
+                        var next = new Peer(a.ReachesNow, reachedAt, asked, before.ReachingSince);
                         // A break (it said it did not reach Redis, or it did not answer for a while) starts the count again.
-                        return Reaching(next) && Reaching(before) && Fresh(before.AskedAt) ? next : next with { ReachingSince = asked };
+                        return next.ReachesNow && before.ReachesNow && Fresh(before.AskedAt) ? next : next with { ReachingSince = asked };
                     });
             }
         }
@@ -248,12 +233,12 @@ public sealed partial class RedisReach(
 [SiloPinnedPlacement]
 public sealed class RedisReachGrain(RedisReach reach, ILocalSiloDetails local) : Grain, IRedisReachGrain
 {
-    public Task<long?> SinceReachedRedisMs()
+    public Task<RedisReachAnswer?> Reach()
     {
-        if (this.GetPrimaryKeyString() == local.SiloAddress.ToParsableString()) return Task.FromResult<long?>(reach.SinceReachedMs);
+        if (this.GetPrimaryKeyString() == local.SiloAddress.ToParsableString()) return Task.FromResult<RedisReachAnswer?>(reach.Answer);
         // Activated elsewhere than on the silo it speaks for (its silo was not a candidate then): say nothing.
         this.DeactivateOnIdle();
-        return Task.FromResult<long?>(null);
+        return Task.FromResult<RedisReachAnswer?>(null);
     }
 }
 
