@@ -12,7 +12,7 @@ namespace Orleans.GoalGpt.Grains.Ownership;
 
 /// <summary>
 /// Which silos of the cluster reach Redis, as far as this silo knows: itself from its lease renewer
-/// (<see cref="MatchLocks.ReachesRedis"/>), the others by asking each one every <see cref="ProbeInterval"/>
+/// (<see cref="MatchLocks.ReachesRedis"/>) and a ping of its grains' connection, the others by asking each one every <see cref="ProbeInterval"/>
 /// (<see cref="IRedisReachGrain"/>; a silo cut from Redis only cannot read anything from Redis, so the
 /// answer cannot be kept there). Used by the match placement filter (<see cref="RedisReachableFilterDirector"/>)
 /// and by activations whose lease lapsed (<see cref="ShouldMove"/>).
@@ -66,9 +66,9 @@ public sealed partial class RedisReach(
     public RedisReachAnswer Answer => new(Self, (long)Stopwatch.GetElapsedTime(locks.LastReachedRedis).TotalMilliseconds);
 
     /// <summary>
-    /// False only for a silo known not to reach Redis: this one by its renewer, another by a fresh answer of
-    /// its own (no Redis answer for three quarters of a TTL). A silo that has not answered lately is not
-    /// excluded (membership decides whether it is alive).
+    /// False only for a silo known not to reach Redis: this one by <see cref="Self"/>, another by a fresh answer
+    /// of its own saying so. A silo that has not answered lately is not excluded (membership decides whether it
+    /// is alive).
     /// </summary>
     public bool Serves(SiloAddress silo)
     {
