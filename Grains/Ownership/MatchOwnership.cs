@@ -156,11 +156,9 @@ public sealed partial class MatchOwnership(
         if (FencedOut) return;
         if (_lapsed is { } lapsed)
         {
-            // Ours no more to use, but maybe still ours in Redis: free it so that a lease can be had again
-            // (not awaited when Redis does not answer this silo: the call would only hold the grain for its timeout).
+            // Ours no more to use, but maybe still ours in Redis: free it so that a lease can be had again.
             _lapsed = null;
-            if (locks.ReachesRedis) await locks.ReleaseAsync(lapsed);
-            else locks.ReleaseAsync(lapsed).Ignore();
+            await ReleaseLapsedAsync(lapsed);
         }
 
         if (Leased && CanWrite()) return;
@@ -277,12 +275,20 @@ public sealed partial class MatchOwnership(
         if (_lapsed is { } lapsed)
         {
             _lapsed = null;
-            // Cut from Redis, a release would only wait for its timeout (the lock expires by itself): not awaited then.
-            if (Stranded) locks.ReleaseAsync(lapsed).Ignore();
-            else await locks.ReleaseAsync(lapsed);
+            await ReleaseLapsedAsync(lapsed);
         }
 
         HandOver(grains);
+    }
+
+    /// <summary>
+    /// Frees a lapsed lock if it is still ours; not awaited when Redis does not answer this silo (the call would
+    /// only hold the grain for its timeout, and the lock expires by itself).
+    /// </summary>
+    private async Task ReleaseLapsedAsync(MatchLease lapsed)
+    {
+        if (locks.ReachesRedis) await locks.ReleaseAsync(lapsed);
+        else locks.ReleaseAsync(lapsed).Ignore();
     }
 
     private bool CanWrite()
@@ -396,7 +402,7 @@ public sealed partial class MatchOwnership(
     [LoggerMessage(EventId = 3013, Level = LogLevel.Error, Message = "Match {MatchId}: {Count} acknowledged updates could not be handed to the next activation; the pollers deliver them again")]
     private partial void LogHandOverFailed(string matchId, int count);
 
-    [LoggerMessage(EventId = 3014, Level = LogLevel.Warning, Message = "Match {MatchId}: no lease, and this silo cannot reach Redis while another can; deactivating, {Unwritten} unwritten updates go to the next activation there")]
+    [LoggerMessage(EventId = 3014, Level = LogLevel.Warning, Message = "Match {MatchId}: no lease, and this silo cannot reach Redis while another can; migrating, {Unwritten} unwritten updates go to the next activation")]
     private partial void LogStranded(string matchId, int unwritten);
 
     [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "Match {MatchId}: {Count} updates unwritten and no lease; refusing further updates (retryable) until a lease is had")]

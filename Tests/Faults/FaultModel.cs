@@ -429,7 +429,7 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
         return seen.Count > 0
             && (seen.Max(a => a.Update.ObservedAtMs) - seen.Min(a => a.Update.ObservedAtMs) >= 5_000
                 || seen.Any(a => a.Update.ObservedAtMs == row.Ts && (a.AppliedFields.Contains("status_id") || confirmedInRow))
-                || SeenByTheOtherOwnerOnly(acks, id, seen, row, model));
+                || AppliedLowerAfterModel(seen, row, model));
     }
 
     /// <summary>
@@ -438,7 +438,7 @@ internal sealed record FaultFigures(int Acknowledged, int AnsweredApplied, int L
     /// observation, refreshed up to the row's snapshot, is an owner's decision, not a write past the rules. A
     /// backward move in the row itself is still counted by the sampler.
     /// </summary>
-    private static bool SeenByTheOtherOwnerOnly(IEnumerable<Ack> acks, string id, List<Ack> seen, Reg row, Reg model) =>
+    private static bool AppliedLowerAfterModel(List<Ack> seen, Reg row, Reg model) =>
         seen.Any(a => a.Update.ObservedAtMs == row.Ts)
         && seen.Any(a => a.AppliedFields.Contains("status_id") && a.Update.ObservedAtMs > model.Ts);
 

@@ -214,11 +214,7 @@ internal static class FaultWorkload
 }
 
 /// <summary>One update a grain acknowledged (the call returned).</summary>
-internal sealed record Ack(MatchTruth Match, MatchUpdate Update, long Seq, long AckedAtMs, bool AnyApplied, IReadOnlySet<string> AppliedFields)
-{
-    /// <summary>The client the update went through (with two clusters: which one's activation answered).</summary>
-    public object? Via { get; init; }
-}
+internal sealed record Ack(MatchTruth Match, MatchUpdate Update, long Seq, long AckedAtMs, bool AnyApplied, IReadOnlySet<string> AppliedFields);
 
 /// <summary>
 /// The five job kinds writing concurrently through <see cref="IMatchGrain"/> for a bounded time,
@@ -272,14 +268,13 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
         {
             try
             {
-                var via = route(m.Id);
-                var grain = via.GetGrain<IMatchGrain>(m.Id);
+                var grain = route(m.Id).GetGrain<IMatchGrain>(m.Id);
                 IReadOnlyList<ApplyResult> results = updates.Length == 1 ? [await grain.Apply(updates[0])] : await grain.ApplyMany(updates);
                 var acked = Now();
                 for (var i = 0; i < updates.Length; i++)
                 {
                     var applied = results[i].Fields.Where(f => f.Outcome == FieldOutcome.Applied).Select(f => f.Field).ToHashSet(StringComparer.Ordinal);
-                    _acks.Enqueue(new Ack(m, updates[i], Interlocked.Increment(ref _seq), acked, results[i].AnyApplied, applied) { Via = via });
+                    _acks.Enqueue(new Ack(m, updates[i], Interlocked.Increment(ref _seq), acked, results[i].AnyApplied, applied));
                     if (updates[i].PhaseKickoffTs is > 0 && updates[i].StatusId is int st) _kickoffAcked[$"{m.Id}/{st}"] = true;
                 }
 
