@@ -173,5 +173,14 @@ if [ "$#" -eq 0 ]; then
     failed=$((failed + 1))
   fi
 fi
+# Every failure named once more at the end, beside the closing line, where a CI log's tail shows it.
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  perl -0777 -ne 'while (/<UnitTestResult [^>]*testName="([^"]*)"[^>]*outcome="Failed".*?<\/UnitTestResult>/sg) {
+      my ($n, $b) = ($1, $&); my ($m) = $b =~ /<Message>(.*?)<\/Message>/s; $m //= ""; $m =~ s/\s+/ /g;
+      for ($n, $m) { s/&quot;/"/g; s/&apos;/\x27/g; s/&lt;/</g; s/&gt;/>/g; s/&amp;/&/g; }
+      print "FAILED test: $n: ", substr($m, 0, 400), "\n"; }' "$trx" || true
+done
+if [ "$#" -eq 0 ] && [ -n "$chaos" ]; then grep -E '\] FAIL ' "$results/chaos.log" | sed 's/^/FAILED chaos: /' || true; fi
 closing "$passed" "$failed" "$skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then exit 1; fi
