@@ -113,62 +113,232 @@ public sealed partial class MatchLocks(
     /// Takes the lock (waiting up to <see cref="LockOptions.AcquireTimeout"/> with jittered retries
     /// while it is busy) and draws the next fencing epoch. Null when busy past the bound or when
     /// Redis or PostgreSQL cannot be reached: the caller keeps accepting in memory and retries.
+    /// <para>
+    /// Acquisitions are batched silo-wide (<see cref="ClaimLoop"/>): the claims waiting at a moment go
+    /// together in one Lua script (<c>SET NX PX</c> per key) and one epoch statement for those that won, so
+    /// that a mass activation costs two round trips per batch, not two per match.
+    /// </para>
     /// </summary>
-    public async Task<MatchLease?> TryAcquireAsync(string matchId, CancellationToken ct = default)
+    public Task<MatchLease?> TryAcquireAsync(string matchId, CancellationToken ct = default)
     {
         if (!redis.IsConnected)
         {
             // Known to be down: fail at once instead of holding the grain's turn for a timeout.
             metrics.LockFailed.Add(1, new KeyValuePair<string, object?>("dependency", "redis"));
-            return null;
+            return Task.FromResult<MatchLease?>(null);
         }
 
-        var owner = Guid.NewGuid().ToString("N");
         var started = Now;
-        var deadline = started + (long)(_options.AcquireTimeout.TotalSeconds * Stopwatch.Frequency);
-        long setAt;
+        var claim = new Claim(matchId, Guid.NewGuid().ToString("N"), started,
+            started + (long)(_options.AcquireTimeout.TotalSeconds * Stopwatch.Frequency));
+        if (ct.CanBeCanceled) claim.Cancellation = ct.Register(static c => ((Claim)c!).Done.TrySetCanceled(), claim);
+        StartClaims();
+        if (!Enqueue(claim)) claim.Complete(null); // stopping
+        return claim.Done.Task;
+    }
+
+    private const int ClaimBatchSize = 256;
+    private const int ClaimThreads = 2;
+    private const string AcquireManyScript = """
+        local r = {}
+        for i, key in ipairs(KEYS) do
+          if redis.call('set', key, ARGV[i + 1], 'PX', ARGV[1], 'NX') then r[i] = 1 else r[i] = 0 end
+        end
+        return r
+        """;
+
+    private readonly System.Collections.Concurrent.BlockingCollection<Claim> _claims = [];
+    private int _claimsStarted;
+
+    /// <summary>One waiting acquisition: its owner value, when it was asked for, until when a busy lock is retried.</summary>
+    private sealed class Claim(string matchId, string owner, long started, long deadline)
+    {
+        public string MatchId { get; } = matchId;
+        public string Owner { get; } = owner;
+        public long Started { get; } = started;
+        public long Deadline { get; } = deadline;
+        public TaskCompletionSource<MatchLease?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public CancellationTokenRegistration Cancellation { get; set; }
+
+        public void Complete(MatchLease? lease)
+        {
+            Cancellation.Dispose();
+            Done.TrySetResult(lease);
+        }
+    }
+
+    private bool Enqueue(Claim claim)
+    {
         try
         {
-            while (true)
+            return _claims.TryAdd(claim);
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // stopping
+        }
+    }
+
+    /// <summary>
+    /// Starts the claim threads: like the renewer, threads of their own with blocking calls (Redis on a connection
+    /// of their own, PostgreSQL from the pool), so that a thread pool flooded by a mass activation does not hold up
+    /// the acquisitions it is waiting for. Two of them: a batch whose epoch statement waits for a row lock (a
+    /// flush of the same row) holds up its own claims, not every claim of the silo.
+    /// </summary>
+    private void StartClaims()
+    {
+        if (Interlocked.Exchange(ref _claimsStarted, 1) != 0) return;
+        for (var i = 0; i < ClaimThreads; i++)
+        {
+            new Thread(ClaimLoop) { IsBackground = true, Name = $"goalgpt-lease-claims-{i}", Priority = ThreadPriority.AboveNormal }.Start();
+        }
+    }
+
+    private void ClaimLoop()
+    {
+        BlockingRedisConnection? connection = null;
+        try
+        {
+            foreach (var first in _claims.GetConsumingEnumerable())
             {
-                setAt = Now;
-                if (await redis.GetDatabase().StringSetAsync(Key(matchId), owner, _options.LeaseTtl, When.NotExists).ConfigureAwait(false)) break;
-                if (Now >= deadline)
+                if (first.Done.Task.IsCompleted) continue; // cancelled while waiting
+                var batch = new List<Claim>(16) { first };
+                while (batch.Count < ClaimBatchSize && _claims.TryTake(out var claim))
                 {
-                    metrics.LockBusy.Add(1);
-                    LogBusy(matchId);
-                    return null;
+                    if (!claim.Done.Task.IsCompleted) batch.Add(claim);
                 }
 
-                var jitter = Random.Shared.Next(_options.RetryMinMs, _options.RetryMaxMs);
-                await Task.Delay(TimeSpan.FromMilliseconds(jitter), ct).ConfigureAwait(false);
+                connection ??= new BlockingRedisConnection(ConfigurationOptions.Parse(redis.Configuration), Ttl / 3);
+                if (!ClaimBatch(batch, connection))
+                {
+                    connection.Dispose(); // reconnects with the next batch
+                    connection = null;
+                }
             }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException) // a connection torn down mid-read also throws InvalidOperationException
+        catch (ObjectDisposedException)
         {
-            metrics.LockFailed.Add(1, new KeyValuePair<string, object?>("dependency", "redis"));
-            LogUnavailable(ex, matchId, "redis");
-            return null;
+            // Stopping.
         }
+        finally
+        {
+            connection?.Dispose();
+            try
+            {
+                while (_claims.TryTake(out var claim)) claim.Complete(null);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Stopping.
+            }
+        }
+    }
 
-        metrics.LockAcquireLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    /// <summary>One batch: the script, then the epoch statement for the keys won. False when Redis failed.</summary>
+    private bool ClaimBatch(List<Claim> batch, BlockingRedisConnection connection)
+    {
+        var won = new List<Claim>(batch.Count);
+        var setAt = Now; // before the script is sent: a lease is valid for one TTL from here
         try
         {
-            var (epoch, row) = await _table.ClaimAsync(matchId, ct).ConfigureAwait(false);
-            return new MatchLease(matchId, owner, epoch, setAt) { Row = row };
+            try
+            {
+                var keys = new string[batch.Count];
+                var args = new string[batch.Count + 1];
+                args[0] = ((long)_options.LeaseTtl.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    keys[i] = Key(batch[i].MatchId)!;
+                    args[i + 1] = batch[i].Owner;
+                }
+
+                var results = connection.EvalIntegers(AcquireManyScript, keys, args);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    if (i < results.Length && results[i] == 1) won.Add(batch[i]);
+                    else Busy(batch[i]);
+                }
+            }
+            catch (Exception ex) when (ex is not ObjectDisposedException)
+            {
+                metrics.LockFailed.Add(batch.Count, new KeyValuePair<string, object?>("dependency", "redis"));
+                LogUnavailable(ex, batch.Count, batch[0].MatchId, "redis");
+                foreach (var claim in batch) claim.Complete(null);
+                return false;
+            }
+
+            if (won.Count == 0) return true;
+            Dictionary<string, TsMatchRow> rows;
+            try
+            {
+                rows = _table.ClaimMany(won.ConvertAll(c => c.MatchId));
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
+            {
+                metrics.LockFailed.Add(won.Count, new KeyValuePair<string, object?>("dependency", "postgres"));
+                LogUnavailable(ex, won.Count, won[0].MatchId, "postgres");
+                ReleaseManyAsync(won).Ignore();
+                foreach (var claim in won) claim.Complete(null);
+                return true;
+            }
+
+            foreach (var claim in won)
+            {
+                var row = rows[claim.MatchId];
+                var lease = new MatchLease(claim.MatchId, claim.Owner, row.FenceToken!.Value, setAt) { Row = row };
+                metrics.LockAcquireLatency.Record(Stopwatch.GetElapsedTime(claim.Started).TotalMilliseconds);
+                claim.Cancellation.Dispose();
+                // Cancelled meanwhile: the lock is ours but nobody will use it; free it at once.
+                if (!claim.Done.TrySetResult(lease)) ReleaseAsync(lease).Ignore();
+            }
+
+            return true;
         }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        catch (Exception ex)
         {
-            metrics.LockFailed.Add(1, new KeyValuePair<string, object?>("dependency", "postgres"));
-            LogUnavailable(ex, matchId, "postgres");
-            await ReleaseAsync(new MatchLease(matchId, owner, 0, setAt)).ConfigureAwait(false);
-            return null;
+            // A defect, not an outage: no claim of the batch may wait for ever, and no lock it won stays set.
+            var unused = new List<Claim>();
+            foreach (var claim in batch)
+            {
+                if (claim.Done.TrySetException(ex) && won.Contains(claim)) unused.Add(claim);
+            }
+
+            ReleaseManyAsync(unused).Ignore();
+            return true;
         }
-        catch (OperationCanceledException)
+    }
+
+    /// <summary>A busy lock: tried again after a jittered wait until the claim's deadline, then null (the caller backs off).</summary>
+    private void Busy(Claim claim)
+    {
+        if (Now >= claim.Deadline)
         {
-            await ReleaseAsync(new MatchLease(matchId, owner, 0, setAt)).ConfigureAwait(false);
-            throw;
+            metrics.LockBusy.Add(1);
+            LogBusy(claim.MatchId);
+            claim.Complete(null);
+            return;
         }
+
+        _ = RetryLaterAsync(claim);
+    }
+
+    private async Task RetryLaterAsync(Claim claim)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(_options.RetryMinMs, _options.RetryMaxMs)), _stopping.Token).ConfigureAwait(false);
+            if (!Enqueue(claim)) claim.Complete(null);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            claim.Complete(null);
+        }
+    }
+
+    /// <summary>Frees the locks of claims that got no epoch (PostgreSQL failed): compare-and-delete, concurrently.</summary>
+    private async Task ReleaseManyAsync(List<Claim> claims)
+    {
+        await Task.WhenAll(claims.Select(c => ReleaseAsync(new MatchLease(c.MatchId, c.Owner, 0, 0)))).ConfigureAwait(false);
     }
 
     /// <summary>How long the lock of <paramref name="matchId"/> still lives (someone else's), or null when none or unknown.</summary>
@@ -328,6 +498,7 @@ public sealed partial class MatchLocks(
 
     public void Dispose()
     {
+        _claims.CompleteAdding();
         _stopping.Cancel();
         _stopping.Dispose();
         _renewals?.Dispose();
@@ -358,8 +529,8 @@ public sealed partial class MatchLocks(
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Match {MatchId}: lock busy past the bound; accepting in memory and retrying")]
     private partial void LogBusy(string matchId);
 
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Match {MatchId}: lock unavailable ({Dependency}); accepting in memory and retrying")]
-    private partial void LogUnavailable(Exception ex, string matchId, string dependency);
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "{Count} lease claims (match {MatchId} among them): lock unavailable ({Dependency}); accepting in memory and retrying")]
+    private partial void LogUnavailable(Exception ex, int count, string matchId, string dependency);
 }
 
 /// <summary>A held lease as its renewer sees it: valid until <see cref="ValidUntil"/> (monotonic timestamp), or lost.</summary>

@@ -124,6 +124,34 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         return (row.FenceToken!.Value, row);
     }
 
+    /// <summary>
+    /// <see cref="ClaimAsync"/> for several matches in one statement: each gets its next epoch and comes back with
+    /// its row as the draw left it. The ids are locked in ordinal order, the order the write-behind locks its
+    /// rows in, so that a claim and a flush touching the same rows cannot deadlock.
+    /// </summary>
+    /// <remarks>Synchronous: it runs on the lease claim threads (<see cref="MatchLocks"/>), off the thread pool.</remarks>
+    public Dictionary<string, TsMatchRow> ClaimMany(IReadOnlyCollection<string> externalIds)
+    {
+        var ids = externalIds.ToArray();
+        Array.Sort(ids, StringComparer.Ordinal);
+        using var cmd = dataSource.CreateCommand($"""
+            INSERT INTO ts_matches AS t (external_id, fence_token)
+            SELECT u.id, 1 FROM unnest(@ids::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n
+            ON CONFLICT (external_id) DO UPDATE SET fence_token = COALESCE(t.fence_token, 0) + 1
+            RETURNING {SelectColumns}
+            """);
+        cmd.Parameters.AddWithValue("ids", ids);
+        var rows = new Dictionary<string, TsMatchRow>(ids.Length, StringComparer.Ordinal);
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
+        {
+            var row = ReadRow(reader);
+            rows[row.ExternalId] = row;
+        }
+
+        return rows;
+    }
+
     private const string SelectColumns = """
         external_id, competition_id, home_team_id, away_team_id, match_time, metadata_timestamp,
         status_id, status_id_source, status_id_timestamp, home_score, home_score_source, home_score_timestamp,
