@@ -132,7 +132,20 @@ public sealed partial class MatchLocks(
         var claim = new Claim(matchId, Guid.NewGuid().ToString("N"), started,
             started + (long)(_options.AcquireTimeout.TotalSeconds * Stopwatch.Frequency));
         if (ct.CanBeCanceled) claim.Cancellation = ct.Register(static c => ((Claim)c!).Done.TrySetCanceled(), claim);
-        StartClaims();
+        try
+        {
+            StartClaims();
+        }
+        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+        {
+            if (Volatile.Read(ref _claimsStarted) == 0)
+            {
+                claim.Complete(null);
+                LogClaimThreadFailed(ex);
+                return claim.Done.Task;
+            }
+        }
+
         if (!Enqueue(claim)) claim.Complete(null); // stopping
         return claim.Done.Task;
     }
@@ -187,10 +200,16 @@ public sealed partial class MatchLocks(
     /// </summary>
     private void StartClaims()
     {
-        if (Interlocked.Exchange(ref _claimsStarted, 1) != 0) return;
-        for (var i = 0; i < ClaimThreads; i++)
+        if (Volatile.Read(ref _claimsStarted) == ClaimThreads) return;
+        lock (_claims)
         {
-            new Thread(ClaimLoop) { IsBackground = true, Name = $"goalgpt-lease-claims-{i}", Priority = ThreadPriority.AboveNormal }.Start();
+            // Counted per thread started: a start that throws (no thread to be had) is tried again by the next claim,
+            // instead of leaving claims queued with nobody to take them.
+            while (_claimsStarted < ClaimThreads)
+            {
+                new Thread(ClaimLoop) { IsBackground = true, Name = $"goalgpt-lease-claims-{_claimsStarted}", Priority = ThreadPriority.AboveNormal }.Start();
+                Volatile.Write(ref _claimsStarted, _claimsStarted + 1);
+            }
         }
     }
 
@@ -202,6 +221,12 @@ public sealed partial class MatchLocks(
             foreach (var first in _claims.GetConsumingEnumerable())
             {
                 if (first.Done.Task.IsCompleted) continue; // cancelled while waiting
+                if (_claims.IsAddingCompleted)
+                {
+                    first.Complete(null); // stopping: no new lock, no new epoch
+                    continue;
+                }
+
                 var batch = new List<Claim>(16) { first };
                 while (batch.Count < ClaimBatchSize && _claims.TryTake(out var claim))
                 {
@@ -264,32 +289,35 @@ public sealed partial class MatchLocks(
                 metrics.LockFailed.Add(batch.Count, new KeyValuePair<string, object?>("dependency", "redis"));
                 LogUnavailable(ex, batch.Count, batch[0].MatchId, "redis");
                 foreach (var claim in batch) claim.Complete(null);
+                // The script may have run with its reply lost (a timeout): free what it set, if Redis answers.
+                ReleaseManyAsync(batch).Ignore();
                 return false;
             }
 
             if (won.Count == 0) return true;
-            Dictionary<string, TsMatchRow> rows;
             try
             {
-                rows = _table.ClaimMany(won.ConvertAll(c => c.MatchId));
+                Grant(won, _table.ClaimMany(won.ConvertAll(c => c.MatchId), _options.AcquireTimeout), setAt);
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected && won.Count > 1)
+            {
+                // A row locked elsewhere for longer than a claim waits for a busy lock: it must not cost the other
+                // claims of its batch their leases. Each on its own; the locked one fails alone.
+                foreach (var claim in won)
+                {
+                    try
+                    {
+                        Grant([claim], _table.ClaimMany([claim.MatchId], _options.AcquireTimeout), setAt);
+                    }
+                    catch (Exception one) when (one is NpgsqlException or TimeoutException or InvalidOperationException)
+                    {
+                        DrawFailed([claim], one);
+                    }
+                }
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
             {
-                metrics.LockFailed.Add(won.Count, new KeyValuePair<string, object?>("dependency", "postgres"));
-                LogUnavailable(ex, won.Count, won[0].MatchId, "postgres");
-                ReleaseManyAsync(won).Ignore();
-                foreach (var claim in won) claim.Complete(null);
-                return true;
-            }
-
-            foreach (var claim in won)
-            {
-                var row = rows[claim.MatchId];
-                var lease = new MatchLease(claim.MatchId, claim.Owner, row.FenceToken!.Value, setAt) { Row = row };
-                metrics.LockAcquireLatency.Record(Stopwatch.GetElapsedTime(claim.Started).TotalMilliseconds);
-                claim.Cancellation.Dispose();
-                // Cancelled meanwhile: the lock is ours but nobody will use it; free it at once.
-                if (!claim.Done.TrySetResult(lease)) ReleaseAsync(lease).Ignore();
+                DrawFailed(won, ex);
             }
 
             return true;
@@ -297,15 +325,32 @@ public sealed partial class MatchLocks(
         catch (Exception ex)
         {
             // A defect, not an outage: no claim of the batch may wait for ever, and no lock it won stays set.
-            var unused = new List<Claim>();
-            foreach (var claim in batch)
-            {
-                if (claim.Done.TrySetException(ex) && won.Contains(claim)) unused.Add(claim);
-            }
-
-            ReleaseManyAsync(unused).Ignore();
+            foreach (var claim in batch) claim.Done.TrySetException(ex);
+            ReleaseManyAsync(won.Where(c => c.Done.Task is not { IsCompletedSuccessfully: true, Result: not null }).ToList()).Ignore();
             return true;
         }
+    }
+
+    /// <summary>Hands out the leases of a drawn batch; a claim whose caller gave up meanwhile frees its key at once.</summary>
+    private void Grant(List<Claim> claims, Dictionary<string, TsMatchRow> rows, long setAt)
+    {
+        foreach (var claim in claims)
+        {
+            var row = rows[claim.MatchId];
+            var lease = new MatchLease(claim.MatchId, claim.Owner, row.FenceToken!.Value, setAt) { Row = row };
+            metrics.LockAcquireLatency.Record(Stopwatch.GetElapsedTime(claim.Started).TotalMilliseconds);
+            claim.Cancellation.Dispose();
+            if (!claim.Done.TrySetResult(lease)) ReleaseAsync(lease).Ignore();
+        }
+    }
+
+    /// <summary>No epoch for these claims (PostgreSQL failed or the row stayed locked): no lease, and their keys freed.</summary>
+    private void DrawFailed(List<Claim> claims, Exception ex)
+    {
+        metrics.LockFailed.Add(claims.Count, new KeyValuePair<string, object?>("dependency", "postgres"));
+        LogUnavailable(ex, claims.Count, claims[0].MatchId, "postgres");
+        ReleaseManyAsync(claims).Ignore();
+        foreach (var claim in claims) claim.Complete(null);
     }
 
     /// <summary>A busy lock: tried again after a jittered wait until the claim's deadline, then null (the caller backs off).</summary>
@@ -329,9 +374,9 @@ public sealed partial class MatchLocks(
             await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(_options.RetryMinMs, _options.RetryMaxMs)), _stopping.Token).ConfigureAwait(false);
             if (!Enqueue(claim)) claim.Complete(null);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        catch (Exception)
         {
-            claim.Complete(null);
+            claim.Complete(null); // stopping (or a bad retry setting): no lease, never a claim left waiting
         }
     }
 
@@ -525,6 +570,9 @@ public sealed partial class MatchLocks(
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Lease renewal round stopped, {Left} leases not renewed this round: {Error}")]
     private partial void LogRenewalFailed(int left, string error);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "No lease claim thread could be started; leases are not taken until one can")]
+    private partial void LogClaimThreadFailed(Exception ex);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Match {MatchId}: lock busy past the bound; accepting in memory and retrying")]
     private partial void LogBusy(string matchId);

@@ -78,7 +78,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         INSERT INTO ts_matches AS t ({Columns}, updated_at)
         SELECT {Columns.Replace("home_scores, away_scores", "home_scores::jsonb, away_scores::jsonb", StringComparison.Ordinal)}, now()
         FROM unnest({string.Join(", ", Columns.Split(',').Select(c => "@" + c.Trim()))}) AS s({Columns})
-        ORDER BY s.external_id
+        ORDER BY s.external_id COLLATE "C"
         ON CONFLICT (external_id) DO UPDATE SET
             {Set(WinsByTime("metadata_timestamp"), "competition_id", "home_team_id", "away_team_id", "match_time", "metadata_timestamp")},
             {Set(StatusWins, "status_id", "status_id_source", "status_id_timestamp", "status_id_confirmed")},
@@ -126,29 +126,38 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// <see cref="ClaimAsync"/> for several matches in one statement: each gets its next epoch and comes back with
-    /// its row as the draw left it. The ids are locked in ordinal order, the order the write-behind locks its
-    /// rows in, so that a claim and a flush touching the same rows cannot deadlock.
+    /// its row as the draw left it. Rows are locked in byte order (<c>COLLATE "C"</c>), the order the write-behind's
+    /// upsert locks them in whatever the database's collation, so that a claim and a flush touching the same rows
+    /// cannot deadlock. A row locked elsewhere is waited for at most <paramref name="lockTimeout"/> (then
+    /// <see cref="PostgresException"/> 55P03, nothing changed).
     /// </summary>
     /// <remarks>Synchronous: it runs on the lease claim threads (<see cref="MatchLocks"/>), off the thread pool.</remarks>
-    public Dictionary<string, TsMatchRow> ClaimMany(IReadOnlyCollection<string> externalIds)
+    public Dictionary<string, TsMatchRow> ClaimMany(IReadOnlyCollection<string> externalIds, TimeSpan lockTimeout)
     {
-        var ids = externalIds.ToArray();
-        Array.Sort(ids, StringComparer.Ordinal);
-        using var cmd = dataSource.CreateCommand($"""
+        using var connection = dataSource.OpenConnection();
+        using var tx = connection.BeginTransaction();
+        using var batch = new NpgsqlBatch(connection, tx);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            $"SET LOCAL lock_timeout = {(long)Math.Max(1, lockTimeout.TotalMilliseconds)}"));
+        var claim = new NpgsqlBatchCommand($"""
             INSERT INTO ts_matches AS t (external_id, fence_token)
-            SELECT u.id, 1 FROM unnest(@ids::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n
+            SELECT u.id, 1 FROM unnest(@ids::text[]) AS u(id) ORDER BY u.id COLLATE "C"
             ON CONFLICT (external_id) DO UPDATE SET fence_token = COALESCE(t.fence_token, 0) + 1
             RETURNING {SelectColumns}
             """);
-        cmd.Parameters.AddWithValue("ids", ids);
-        var rows = new Dictionary<string, TsMatchRow>(ids.Length, StringComparer.Ordinal);
-        using var reader = cmd.ExecuteReader();
-        while (reader.Read())
+        claim.Parameters.AddWithValue("ids", externalIds.ToArray());
+        batch.BatchCommands.Add(claim);
+        var rows = new Dictionary<string, TsMatchRow>(externalIds.Count, StringComparer.Ordinal);
+        using (var reader = batch.ExecuteReader())
         {
-            var row = ReadRow(reader);
-            rows[row.ExternalId] = row;
+            while (reader.Read())
+            {
+                var row = ReadRow(reader);
+                rows[row.ExternalId] = row;
+            }
         }
 
+        tx.Commit();
         return rows;
     }
 

@@ -22,14 +22,15 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public SchemaMigrator Migrator() => new(ConnectionString, NullLogger<SchemaMigrator>.Instance);
 
-    public static async Task<TestDatabase> CreateAsync(bool migrate = true)
+    /// <param name="createOptions">Appended to <c>CREATE DATABASE</c> (e.g. another collation).</param>
+    public static async Task<TestDatabase> CreateAsync(bool migrate = true, string? createOptions = null)
     {
         var admin = new NpgsqlConnectionStringBuilder(TestEnvironment.Postgres);
         var name = $"goalgpt_t_{Guid.NewGuid():N}"[..30];
         await using (var connection = new NpgsqlConnection(admin.ConnectionString))
         {
             await connection.OpenAsync();
-            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {name} {createOptions}", connection);
             await cmd.ExecuteNonQueryAsync();
         }
 

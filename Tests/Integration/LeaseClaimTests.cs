@@ -177,6 +177,60 @@ public sealed class LeaseClaimTests : IAsyncLifetime
         Assert.Equal(2, (await first)!.FenceToken);
     }
 
+    [Fact]
+    public async Task A_claim_and_a_flush_of_the_same_rows_lock_them_in_one_order_whatever_the_databases_collation()
+    {
+        // In a database whose collation orders "a…" before "B…" (ICU en-US; byte order puts "B…" first), a flush
+        // and a claim of both rows would deadlock if each locked them in its own order. Forced: a third connection
+        // holds "a…"; the flush queues first, then the claim; then "a…" is let go.
+        await using var db = await TestDatabase.CreateAsync(createOptions: "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'");
+        var suffix = Guid.NewGuid().ToString("N")[..12];
+        var (lower, upper) = ($"a{suffix}", $"B{suffix}");
+        Assert.Equal(lower, await db.ScalarTextAsync($"SELECT x FROM (VALUES ('{upper}'), ('{lower}')) v(x) ORDER BY x LIMIT 1")); // the collation differs from byte order
+        await db.ExecuteAsync($"INSERT INTO ts_matches (external_id, fence_token) VALUES ('{lower}', 1), ('{upper}', 1)");
+        await using var blocker = await db.DataSource.OpenConnectionAsync();
+        await using var tx = await blocker.BeginTransactionAsync();
+        await using (var rowLock = new NpgsqlCommand($"SELECT 1 FROM ts_matches WHERE external_id = '{lower}' FOR UPDATE", blocker, tx)) await rowLock.ExecuteNonQueryAsync();
+
+        var rows = new[] { lower, upper }.Select(id => TsMatchRow.From(id, new Orleans.GoalGpt.Grains.Merge.MatchState(), 1)).ToList();
+        var flush = db.Table.UpsertAsync(rows);
+        await EventuallyAsync(async () => await WaitingAsync(db) >= 1, "the flush waits for the held row");
+        var claim = Task.Run(() => db.Table.ClaimMany([lower, upper], TimeSpan.FromSeconds(30)));
+        await EventuallyAsync(async () => await WaitingAsync(db) >= 2, "the claim waits too");
+        await tx.CommitAsync();
+
+        Assert.Empty(await flush); // neither was chosen as a deadlock victim (PostgreSQL would have failed one with 40P01)
+        var drawn = await claim;
+        Assert.Equal(2, drawn[lower].FenceToken);
+        Assert.Equal(2, drawn[upper].FenceToken);
+    }
+
+    [Fact]
+    public async Task A_row_locked_past_the_claim_bound_fails_its_own_claim_and_the_rest_of_its_batch_get_leases()
+    {
+        // Row X stays locked from a second connection for longer than a claim waits (0.5 s here): X gets no lease
+        // and its key is freed; Y and Z, asked at the same moment (in X's batch or not), get theirs.
+        await using var db = await TestDatabase.CreateAsync();
+        using var locks = Locks(db, TimeSpan.FromMilliseconds(500));
+        var (x, y, z) = (NewId("lockx"), NewId("locky"), NewId("lockz"));
+        await db.ExecuteAsync($"INSERT INTO ts_matches (external_id, fence_token) VALUES ('{x}', 1), ('{y}', 1), ('{z}', 1)");
+        await using var blocker = await db.DataSource.OpenConnectionAsync();
+        await using var tx = await blocker.BeginTransactionAsync();
+        await using (var rowLock = new NpgsqlCommand($"SELECT 1 FROM ts_matches WHERE external_id = '{x}' FOR UPDATE", blocker, tx)) await rowLock.ExecuteNonQueryAsync();
+
+        var leases = await Task.WhenAll(new[] { x, y, z }.Select(id => locks.TryAcquireAsync(id)));
+
+        Assert.Null(leases[0]);
+        Assert.False(await _redis.GetDatabase().KeyExistsAsync(MatchLocks.Key(x)), "the key of the claim without an epoch stayed set");
+        Assert.Equal(2, leases[1]!.FenceToken);
+        Assert.Equal(2, leases[2]!.FenceToken);
+        await tx.CommitAsync();
+        Assert.Equal(1, (await db.Table.ReadAsync(x))!.FenceToken); // the timed-out draw changed nothing
+    }
+
+    private static async Task<long> WaitingAsync(TestDatabase db) =>
+        await db.ScalarAsync("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+
     private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
     {
         var until = DateTimeOffset.UtcNow.AddSeconds(20);

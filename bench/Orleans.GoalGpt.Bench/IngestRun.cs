@@ -62,6 +62,7 @@ public static class IngestRun
         });
 
         var seen = new Dictionary<string, List<(int Home, int Away, long AtMs)>>(StringComparer.Ordinal);
+        var statuses = new Dictionary<string, List<(int Status, long AtMs)>>(StringComparer.Ordinal);
         var start = DateTimeOffset.UtcNow;
         var measureFrom = start.AddSeconds(30); // the first sync of a day's matches is start-up, not steady state
         var publishedBefore = 0L;
@@ -76,16 +77,26 @@ public static class IngestRun
                 counters.Mark();
             }
 
-            await using (var cmd = db.Source.CreateCommand("SELECT external_id, home_score, away_score FROM ts_matches WHERE home_score IS NOT NULL"))
+            await using (var cmd = db.Source.CreateCommand("SELECT external_id, home_score, away_score, status_id FROM ts_matches WHERE home_score IS NOT NULL OR status_id IS NOT NULL"))
             await using (var reader = await cmd.ExecuteReaderAsync())
             {
                 var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
                 while (await reader.ReadAsync())
                 {
                     var id = reader.GetString(0);
-                    var score = (reader.GetInt32(1), reader.GetInt32(2));
-                    if (!seen.TryGetValue(id, out var list)) seen[id] = list = [];
-                    if (list.Count == 0 || (list[^1].Home, list[^1].Away) != score) list.Add((score.Item1, score.Item2, at));
+                    if (!reader.IsDBNull(1) && !reader.IsDBNull(2))
+                    {
+                        var score = (reader.GetInt32(1), reader.GetInt32(2));
+                        if (!seen.TryGetValue(id, out var list)) seen[id] = list = [];
+                        if (list.Count == 0 || (list[^1].Home, list[^1].Away) != score) list.Add((score.Item1, score.Item2, at));
+                    }
+
+                    if (!reader.IsDBNull(3))
+                    {
+                        var status = reader.GetInt32(3);
+                        if (!statuses.TryGetValue(id, out var list)) statuses[id] = list = [];
+                        if (list.Count == 0 || list[^1].Status != status) list.Add((status, at));
+                    }
                 }
             }
 
@@ -100,17 +111,42 @@ public static class IngestRun
         // Goals (and VAR cancellations) in the window: when the displayed score changed in the truth, and when ts_matches showed it.
         var latencies = new List<double>();
         var missed = 0;
+        // Every provider change (score or status) and each match's end (status 8), to the row showing it.
+        var changes = new List<double>();
+        var finished = new List<double>();
+        var changesMissed = 0;
+        var finishedMissed = 0;
         foreach (var m in world.Matches)
         {
             for (var i = 1; i < m.States.Count; i++)
             {
                 var (before, after) = (m.States[i - 1], m.States[i]);
                 var changedAt = after.UpdatedAt * 1000;
-                if ((before.HomeScore, before.AwayScore) == (after.HomeScore, after.AwayScore)) continue;
                 if (changedAt < measureFrom.ToUnixTimeMilliseconds() || changedAt > end.ToUnixTimeMilliseconds() - 10_000) continue;
-                var shown = seen.GetValueOrDefault(m.Id)?.FirstOrDefault(s => (s.Home, s.Away) == (after.HomeScore, after.AwayScore) && s.AtMs >= changedAt);
-                if (shown is { } s) latencies.Add(s.AtMs - changedAt);
-                else missed++;
+                var scoreChanged = (before.HomeScore, before.AwayScore) != (after.HomeScore, after.AwayScore);
+                var statusChanged = before.StatusId != after.StatusId;
+                double? scoreAt = null, statusAt = null;
+                if (scoreChanged)
+                {
+                    var shown = seen.GetValueOrDefault(m.Id)?.FirstOrDefault(s => (s.Home, s.Away) == (after.HomeScore, after.AwayScore) && s.AtMs >= changedAt);
+                    if (shown is { } s) latencies.Add((double)(scoreAt = s.AtMs - changedAt));
+                    else missed++;
+                }
+
+                if (statusChanged)
+                {
+                    var shown = statuses.GetValueOrDefault(m.Id)?.FirstOrDefault(s => s.Status == after.StatusId && s.AtMs >= changedAt);
+                    if (shown is { } s) statusAt = s.AtMs - changedAt;
+                    if (after.StatusId == 8)
+                    {
+                        if (statusAt is { } f) finished.Add(f);
+                        else finishedMissed++;
+                    }
+                }
+
+                if (!scoreChanged && !statusChanged) continue;
+                if ((scoreChanged && scoreAt is null) || (statusChanged && statusAt is null)) changesMissed++;
+                else changes.Add(Math.Max(scoreAt ?? 0, statusAt ?? 0));
             }
         }
 
@@ -123,7 +159,11 @@ public static class IngestRun
         await sim.DisposeAsync();
 
         latencies.Sort();
-        double P(double p) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(p / 100 * latencies.Count) - 1)];
+        changes.Sort();
+        finished.Sort();
+        double P(double p) => Pct(latencies, p);
+        static double Pct(List<double> sorted, double p) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100 * sorted.Count) - 1)];
+        static string Ms(double v) => double.IsNaN(v) ? "n/a" : v.ToString("F0", CultureInfo.InvariantCulture);
         var lines = new List<string>
         {
             $"Ingest: {matches:N0} simulated matches ({world.DetailLive(end.ToUnixTimeSeconds()).Count():N0} in detail_live at the end), {seconds:F0} s measured after 30 s of start-up, provider limit 1 request/s, faults on.",
@@ -132,7 +172,10 @@ public static class IngestRun
             "Job runs/s: " + string.Join(", ", runs.OrderBy(r => r.Key).Select(r => $"{r.Key} {r.Value / seconds:F3}")),
             $"MQTT (the simulator's real-time feed): {published / seconds:F1} messages/s published, {handled / seconds:F1} messages/s handled by the service",
             burst,
-            $"Goal (or VAR cancellation) to its score in ts_matches: p50 {P(50):F0} ms, p99 {P(99):F0} ms, max {P(100):F0} ms over {latencies.Count} score changes ({missed} not seen: overtaken by the next change before a read)",
+            $"Goal (or VAR cancellation) to its score in ts_matches: p50 {Ms(P(50))} ms, p99 {Ms(P(99))} ms, max {Ms(P(100))} ms over {latencies.Count} score changes ({missed} not seen: overtaken by the next change before a read)",
+            $"Provider change (score or status) to a row showing all of it: p50 {Ms(Pct(changes, 50))} ms, p99 {Ms(Pct(changes, 99))} ms, max {Ms(Pct(changes, 100))} ms over {changes.Count} changes ({changesMissed} not seen: overtaken before a read)",
+            $"Match finished (status 8) to the row's status 8: p50 {Ms(Pct(finished, 50))} ms, p99 {Ms(Pct(finished, 99))} ms, max {Ms(Pct(finished, 100))} ms over {finished.Count} matches ({finishedMissed} not seen)",
+            "(each from the moment the simulator's ground truth changed, to the first read of ts_matches showing it; the table is read every 100 ms)",
         };
         return string.Join(Environment.NewLine, lines);
     }

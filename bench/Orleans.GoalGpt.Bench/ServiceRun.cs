@@ -190,6 +190,13 @@ public static class ServiceRun
             void Score(string side, (long Ts, int Prio, UpdateSource Src, int Value) w, (long Ts, int Value)? push, int? value, string? source, long? ts)
             {
                 var held = Model.Expected.Held(w, push);
+                if (side == "home" && !(value == w.Value || (held && value == push!.Value.Value)) && byField.GetValueOrDefault("home_score") < 3)
+                {
+                    // What decided it: the row, the model's winner and newest push, the match's last delivered home scores.
+                    var last = string.Join(" ", e.HomeSeen.OrderBy(x => x.T).TakeLast(12).Select(x => $"{x.T % 1_000_000}:{x.Src.ToWire()}={x.Home}"));
+                    Console.WriteLine($"[bench] wrong home_score {id}: row {value} ({source}, {ts % 1_000_000}), model {w.Value} ({w.Src.ToWire()}, {w.Ts % 1_000_000}), newest push {push?.Value} at {push?.Ts % 1_000_000}; delivered (t mod 1e6 ms): {last}");
+                }
+
                 Field($"{side}_score", value == w.Value || (held && value == push!.Value.Value));
                 if (held) return;
                 Field($"{side}_score_source", source == w.Src.ToWire());

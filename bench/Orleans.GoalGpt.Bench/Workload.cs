@@ -169,6 +169,9 @@ public sealed class Model
         public (long Ts, int Value)? HomePush;
         public (long Ts, int Value)? AwayPush;
 
+        /// <summary>Every delivered observation of the home score (time, source, value), for the report of a wrong field.</summary>
+        public List<(long T, UpdateSource Src, int Home)> HomeSeen { get; } = [];
+
         public bool Optional(long carrierPut) => carrierPut != long.MaxValue && (ProviderUpdateTime is not long newest || carrierPut < newest);
 
         public static bool Held((long Ts, int Prio, UpdateSource Src, int Value) winner, (long Ts, int Value)? push) =>
@@ -204,6 +207,7 @@ public sealed class Model
         // that changes none of the last-writer-wins fields (the newer one supersedes it), only maybe a kick-off.
         if (u.ProviderUpdateTime is long put && (e.ProviderUpdateTime is not long stored || put > stored)) e.ProviderUpdateTime = put;
 
+        e.HomeSeen.Add((t, u.Source, u.HomeScores![0]));
         var sp = StatusPrio(u.Source);
         if (e.Status is not { } s || Newer(t, sp, s.Ts, s.Prio)) e.Status = (t, sp, u.Source, u.StatusId!.Value);
         var cp = ScorePrio(u.Source);
