@@ -121,8 +121,13 @@ public sealed record TsMatchRow
         OvertimeKickoffTimestamp = s.OvertimeKickoff?.ObservedAtMs,
         StatusConfirmed = s.StatusConfirmed,
         ProviderUpdateTime = s.ProviderUpdateTime,
-        HomeScoreDropConfirmed = s.HomeScoreDropConfirmed,
-        AwayScoreDropConfirmed = s.AwayScoreDropConfirmed,
+        // The database's rule-1 guard compares a lower polled score with the row, which may be several grain decisions
+        // behind (the write-behind writes the newest state, not each step: a push of the lower score, then a poll
+        // repeating it, arrive as one row whose score is the poll's). Every score the grain holds passed rule 1 against
+        // everything it saw, so its rows mark the score decided; the guard still stops writers that do not decide by
+        // the rules (the original system's jobs, tools), whose rows leave the mark false.
+        HomeScoreDropConfirmed = s.HomeScore is not null,
+        AwayScoreDropConfirmed = s.AwayScore is not null,
         StaleSince = s.StaleSince,
     };
 

@@ -1,4 +1,6 @@
 using Npgsql;
+using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Merge;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.GoalGpt.Tests.Infrastructure;
 using Xunit;
@@ -118,6 +120,27 @@ public sealed class DatabaseGuardTests : IAsyncLifetime
 
         row = await WrittenAsync(Row(id, epoch) with { StatusId = 2, StatusSource = "admin", StatusTimestamp = 4_000 });
         Assert.Equal(2, row.StatusId);
+    }
+
+    [Fact]
+    public async Task A_pushed_lower_score_a_poll_repeated_before_the_next_flush_lands_although_the_row_holds_the_higher_push()
+    {
+        // Issue 13's sweep found it (3 wrong fields in most steps): the row holds 2, pushed at 100 s; the grain then
+        // applies a push of 1 (a VAR cancellation) and a poll repeating 1 before its next flush, so its one row says
+        // (1, watchdog, 100.2 s), which against the row looks like a lagging snapshot. The grain decided it under
+        // rule 1 with the push in view: the row must take it.
+        var id = NewId("coal");
+        var epoch = await NextEpochAsync(id);
+        var state = new MatchState();
+        const long t = Merge.Updates.Now;
+        FieldMerge.Apply(state, Merge.Updates.Score(UpdateSource.Mqtt, t, 2, 2, 0), t + 300);
+        Assert.Equal(2, (await WrittenAsync(TsMatchRow.From(id, state, epoch))).HomeScore);
+        FieldMerge.Apply(state, Merge.Updates.Score(UpdateSource.Mqtt, t + 100, 2, 1, 0), t + 300);
+        FieldMerge.Apply(state, Merge.Updates.Score(UpdateSource.Watchdog, t + 200, 2, 1, 0), t + 300);
+
+        var row = await WrittenAsync(TsMatchRow.From(id, state, epoch));
+
+        Assert.Equal((1, "watchdog", t + 200), (row.HomeScore, row.HomeScoreSource, row.HomeScoreTimestamp));
     }
 
     [Fact]

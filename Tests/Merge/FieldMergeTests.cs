@@ -388,7 +388,7 @@ public sealed class FieldMergeTests
         Assert.DoesNotContain(o.Events, e => e is VarCorrection);
         Assert.True(state.RepollRequested);
         Assert.Equal(new ScoreDropCandidate(0, T + 3_000, T + 3_000), state.HomeScoreDrop);
-        Assert.False(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+        Assert.False(state.HomeScoreDropConfirmed);
     }
 
     [Theory]
@@ -406,8 +406,8 @@ public sealed class FieldMergeTests
 
         Assert.Equal(confirmed ? 0 : 1, state.HomeScore!.Value);
         Assert.Equal(confirmed ? FieldOutcome.Applied : FieldOutcome.Rejected, Field(o, "home_score").Outcome);
-        Assert.Equal(confirmed, TsMatchRow.From("m", state).HomeScoreDropConfirmed);
-        Assert.False(TsMatchRow.From("m", state).AwayScoreDropConfirmed);
+        Assert.Equal(confirmed, state.HomeScoreDropConfirmed);
+        Assert.False(state.AwayScoreDropConfirmed);
         if (confirmed)
         {
             Assert.Contains(new ConfirmedScoreDrop("home_score", 1, 0), o.Events);
@@ -447,7 +447,7 @@ public sealed class FieldMergeTests
         Assert.Contains(new VarCorrection("home_score", 1, 0), o.Events);
         Assert.DoesNotContain(o.Events, e => e is UnconfirmedScoreDrop or ConfirmedScoreDrop);
         Assert.Null(state.HomeScoreDrop);
-        Assert.False(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+        Assert.False(state.HomeScoreDropConfirmed);
     }
 
     [Theory]
@@ -462,7 +462,7 @@ public sealed class FieldMergeTests
         Assert.Equal(immediate ? 0 : 1, state.HomeScore!.Value);
         Assert.Equal(immediate ? FieldOutcome.Applied : FieldOutcome.Rejected, Field(o, "home_score").Outcome);
         Assert.Equal(immediate, o.Events.Contains(new VarCorrection("home_score", 1, 0)));
-        Assert.False(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+        Assert.False(state.HomeScoreDropConfirmed);
     }
 
     [Fact]
@@ -501,13 +501,13 @@ public sealed class FieldMergeTests
         var state = Pushed();
         FieldMerge.Apply(state, Score(UpdateSource.Api, T + 2_000, 2, 0, 0), Now);
         FieldMerge.Apply(state, Score(UpdateSource.Api, T + 12_000, 2, 0, 0), Now);
-        Assert.True(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+        Assert.True(state.HomeScoreDropConfirmed);
 
         FieldMerge.Apply(state, Score(UpdateSource.Api, T + 14_000, 2, 0, 0), Now); // a poll that confirms the value
-        Assert.True(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+        Assert.True(state.HomeScoreDropConfirmed);
 
         FieldMerge.Apply(state, Score(UpdateSource.Mqtt, T + 20_000, 2, 1, 0), Now); // a new goal
-        Assert.False(TsMatchRow.From("m", state).HomeScoreDropConfirmed);
+        Assert.False(state.HomeScoreDropConfirmed);
     }
 
     [Fact]
