@@ -26,6 +26,7 @@ public sealed record RunResult
     public double? LagMaxMs { get; init; }
     public long? LagSamples { get; init; }
     public long? LagNeverVisible { get; init; }
+    public long? LagHeld { get; init; }
     public double StatementsPer1000Updates { get; init; }
     public double? LockP50Ms { get; init; }
     public double? LockP99Ms { get; init; }
@@ -120,6 +121,7 @@ public static class ServiceRun
             LagMaxMs = gen.LagMaxMs,
             LagSamples = gen.LagSamples,
             LagNeverVisible = gen.LagNeverVisible,
+            LagHeld = gen.LagHeld,
             StatementsPer1000Updates = statements * 1000.0 / updates,
             LockP50Ms = lockP50,
             LockP99Ms = lockP99,
@@ -143,6 +145,9 @@ public static class ServiceRun
         double P(double s) => s / window / Environment.ProcessorCount * 100;
         return new CpuSample(P(seconds.Silo), P(seconds.LoadGenerator), P(seconds.Postgres), P(seconds.Redis));
     }
+
+    /// <summary><c>GOALGPT_BENCH_EXPLAIN=1</c>: print the first wrong home scores with what decided them.</summary>
+    private static readonly bool Explain = Environment.GetEnvironmentVariable("GOALGPT_BENCH_EXPLAIN") == "1";
 
     public sealed record Check(long Wrong, long Fields, long Matches, long NullMinute, string Examples);
 
@@ -190,7 +195,8 @@ public static class ServiceRun
             void Score(string side, (long Ts, int Prio, UpdateSource Src, int Value) w, (long Ts, int Value)? push, int? value, string? source, long? ts)
             {
                 var held = Model.Expected.Held(w, push);
-                if (side == "home" && !(value == w.Value || (held && value == push!.Value.Value)) && byField.GetValueOrDefault("home_score") < 3)
+                if (Explain && side == "home" && (!(value == w.Value || (held && value == push!.Value.Value)) || (!held && (source != w.Src.ToWire() || ts != w.Ts)))
+                    && byField.GetValueOrDefault("home_score") + byField.GetValueOrDefault("home_score_source") < 3)
                 {
                     // What decided it: the row, the model's winner and newest push, the match's last delivered home scores.
                     var last = string.Join(" ", e.HomeSeen.OrderBy(x => x.T).TakeLast(12).Select(x => $"{x.T % 1_000_000}:{x.Src.ToWire()}={x.Home}"));
