@@ -366,6 +366,10 @@ public static partial class FieldMerge
                 : new(field, FieldOutcome.Rejected, RejectReasons.Stale);
         }
 
+        // A register pushed by mqtt whose push is not on record (a reload folded it in from the row, or from state saved
+        // before the push): record it now, before a poll takes the register over, so that rule 1 still sees the push.
+        if (stored is { Source: UpdateSource.Mqtt } && side.Push?.Value != stored.Value) side.Push = new ScorePush(stored.Value, null, stored.ObservedAtMs);
+
         var confirmedDrop = false;
         if (IsLaggingSnapshot(side, u, displayed))
         {

@@ -138,21 +138,23 @@ public sealed record TsMatchRow
     /// </summary>
     public void MergeInto(MatchState s)
     {
-        static Provenanced<T>? Pick<T>(Provenanced<T>? current, T value, string? source, long? ts)
+        // On an exact tie of time the source of higher priority is the newer, as in the grain and the upsert.
+        static Provenanced<T>? Pick<T>(Provenanced<T>? current, T value, string? source, long? ts, Func<UpdateSource, int>? priority = null)
         {
             var observed = ts ?? 0;
-            if (current is not null && current.ObservedAtMs >= observed) return current;
             UpdateSourceNames.TryParse(source, out var src);
+            if (current is not null && (current.ObservedAtMs > observed
+                || (current.ObservedAtMs == observed && (priority is null || priority(src) <= priority(current.Source))))) return current;
             return new Provenanced<T>(value, src, observed);
         }
 
-        static Provenanced<T>? Newer<T>(Provenanced<T>? current, T? value, string? source, long? ts)
-            where T : struct => value is T v ? Pick(current, v, source, ts) : current;
+        static Provenanced<T>? Newer<T>(Provenanced<T>? current, T? value, string? source, long? ts, Func<UpdateSource, int>? priority = null)
+            where T : struct => value is T v ? Pick(current, v, source, ts, priority) : current;
 
         static Provenanced<T>? NewerRef<T>(Provenanced<T>? current, T? value, string? source, long? ts)
             where T : class => value is not null ? Pick(current, value, source, ts) : current;
 
-        var status = Newer(s.Status, StatusId, StatusSource, StatusTimestamp);
+        var status = Newer(s.Status, StatusId, StatusSource, StatusTimestamp, SourcePriority.ForStatus);
         if (!ReferenceEquals(status, s.Status))
         {
             // A newer status was written after the state was saved: as when the grain sets a status, a
@@ -162,12 +164,9 @@ public sealed record TsMatchRow
         }
 
         s.Status = status;
-        var home = Newer(s.HomeScore, HomeScore, HomeScoreSource, HomeScoreTimestamp);
-        if (!ReferenceEquals(home, s.HomeScore) && HomeScoreDropConfirmed) s.HomeScoreConfirmedDrop = home;
-        s.HomeScore = home;
-        var away = Newer(s.AwayScore, AwayScore, AwayScoreSource, AwayScoreTimestamp);
-        if (!ReferenceEquals(away, s.AwayScore) && AwayScoreDropConfirmed) s.AwayScoreConfirmedDrop = away;
-        s.AwayScore = away;
+        // The row's drop marks are not read back: every row the grain writes carries them (see From).
+        s.HomeScore = Newer(s.HomeScore, HomeScore, HomeScoreSource, HomeScoreTimestamp, SourcePriority.ForScore);
+        s.AwayScore = Newer(s.AwayScore, AwayScore, AwayScoreSource, AwayScoreTimestamp, SourcePriority.ForScore);
         s.HomeScores = NewerRef(s.HomeScores, HomeScores, "api", RawScoresTimestamp);
         s.AwayScores = NewerRef(s.AwayScores, AwayScores, "api", RawScoresTimestamp);
         s.MatchTime = Newer(s.MatchTime, MatchTime, "api", MetadataTimestamp);

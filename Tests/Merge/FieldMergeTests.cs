@@ -496,6 +496,32 @@ public sealed class FieldMergeTests
     }
 
     [Fact]
+    public void A_pushed_score_folded_in_from_the_row_still_holds_a_lagging_poll_after_a_poll_repeated_it()
+    {
+        // A reload folds in the row (2, mqtt, T) over state saved before that push: no push on record. A poll repeating
+        // 2 takes the register over; a poll of 1 three seconds after the push is still a lagging snapshot (rule 1).
+        var state = new MatchState();
+        new TsMatchRow { ExternalId = "m", HomeScore = 2, HomeScoreSource = "mqtt", HomeScoreTimestamp = T }.MergeInto(state);
+        Assert.Null(state.HomeScorePush);
+
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T + 1_000, 2, 2, 0), Now);
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 3_000, 2, 1, 0), Now);
+
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(o, "home_score").Reason);
+        Assert.Equal(2, state.HomeScore!.Value);
+    }
+
+    [Theory]
+    [InlineData("mqtt", 2, "mqtt")] // the row's push beats the state's poll of the same millisecond (score priority)
+    [InlineData("api", 1, "watchdog")] // an api row does not beat the state's watchdog of the same millisecond
+    public void A_row_folded_in_at_the_same_millisecond_as_the_state_wins_by_source_priority(string rowSource, int expected, string expectedSource)
+    {
+        var state = new MatchState { HomeScore = new Provenanced<int>(1, rowSource == "mqtt" ? UpdateSource.Api : UpdateSource.Watchdog, T) };
+        new TsMatchRow { ExternalId = "m", HomeScore = 2, HomeScoreSource = rowSource, HomeScoreTimestamp = T }.MergeInto(state);
+        Assert.Equal((expected, expectedSource, T), (state.HomeScore!.Value, state.HomeScore.Source.ToWire(), state.HomeScore.ObservedAtMs));
+    }
+
+    [Fact]
     public void The_confirmed_flag_stays_while_the_dropped_value_stands_and_goes_when_it_changes()
     {
         var state = Pushed();

@@ -165,17 +165,24 @@ public sealed class Model
         public long SecondKickoffPut = long.MinValue;
         public long MetadataPut = long.MinValue;
 
-        /// <summary>The newest pushed score per side: within 30 s before a lower poll, rule 1 may hold the poll.</summary>
-        public (long Ts, int Value)? HomePush;
-        public (long Ts, int Value)? AwayPush;
+        /// <summary>
+        /// Every pushed score per side. A poll within 30 s after a push of another value may have arrived while that
+        /// push's value was stored (the producers' streams are delivered concurrently) and been held by rule 1, and a
+        /// held poll changes nothing even once a push resolves it: the row may then show that push's value, or the
+        /// winner's value with another observation's provenance.
+        /// </summary>
+        public List<(long Ts, int Value)> HomePushes { get; } = [];
+        public List<(long Ts, int Value)> AwayPushes { get; } = [];
 
         /// <summary>Every delivered observation of the home score (time, source, value), for the report of a wrong field.</summary>
         public List<(long T, UpdateSource Src, int Home)> HomeSeen { get; } = [];
 
         public bool Optional(long carrierPut) => carrierPut != long.MaxValue && (ProviderUpdateTime is not long newest || carrierPut < newest);
 
-        public static bool Held((long Ts, int Prio, UpdateSource Src, int Value) winner, (long Ts, int Value)? push) =>
-            winner.Src != UpdateSource.Mqtt && push is { } p && p.Value != winner.Value && winner.Ts - p.Ts < 30_000;
+        /// <summary>The values of the pushes rule 1 may have held <paramref name="winner"/> against (none: its outcome is decided).</summary>
+        public static HashSet<int> Held((long Ts, int Prio, UpdateSource Src, int Value) winner, List<(long Ts, int Value)> pushes) =>
+            winner.Src == UpdateSource.Mqtt ? []
+                : pushes.Where(p => p.Value != winner.Value && p.Ts <= winner.Ts && winner.Ts - p.Ts < 30_000).Select(p => p.Value).ToHashSet();
     }
 
     public static Model Of(Workload workload, IReadOnlyDictionary<ProducerKind, int> delivered)
@@ -215,8 +222,8 @@ public sealed class Model
         if (e.Away is not { } a || Newer(t, cp, a.Ts, a.Prio)) e.Away = (t, cp, u.Source, u.AwayScores![0]);
         if (u.Source == UpdateSource.Mqtt)
         {
-            if (e.HomePush is not { } hp || t > hp.Ts) e.HomePush = (t, u.HomeScores![0]);
-            if (e.AwayPush is not { } ap || t > ap.Ts) e.AwayPush = (t, u.AwayScores![0]);
+            e.HomePushes.Add((t, u.HomeScores![0]));
+            e.AwayPushes.Add((t, u.AwayScores![0]));
         }
 
         if (e.HomeRaw is not { } hr || Newer(t, sp, hr.Ts, hr.Prio)) e.HomeRaw = (t, sp, u.HomeScores!.ToArray());
