@@ -361,6 +361,13 @@ public static partial class FieldMerge
         var stored = side.Score;
         if (!SourcePriority.Wins(u.ObservedAtMs, u.Source, stored, SourcePriority.ForScore))
         {
+            // A push of the stored value that arrives after a newer poll of it (concurrent streams, a replay) still
+            // says the value was pushed then: rule 1 holds a lagging poll against it as if it had come in order.
+            if (u.Source == UpdateSource.Mqtt && stored!.Value == displayed && (side.Push is not { } known || known.Value != displayed || known.AtMs < u.ObservedAtMs))
+            {
+                side.Push = new ScorePush(displayed, side.Push is { } same && same.Value == displayed ? same.Replaced : null, u.ObservedAtMs);
+            }
+
             return stored!.Value == displayed
                 ? new(field, FieldOutcome.Unchanged)
                 : new(field, FieldOutcome.Rejected, RejectReasons.Stale);
@@ -368,7 +375,11 @@ public static partial class FieldMerge
 
         // A register pushed by mqtt whose push is not on record (a reload folded it in from the row, or from state saved
         // before the push): record it now, before a poll takes the register over, so that rule 1 still sees the push.
-        if (stored is { Source: UpdateSource.Mqtt } && side.Push?.Value != stored.Value) side.Push = new ScorePush(stored.Value, null, stored.ObservedAtMs);
+        // (A push on record for the same value but older, e.g. before a repeated push, gives way to the register's time.)
+        if (stored is { Source: UpdateSource.Mqtt } && (side.Push is not { } onRecord || onRecord.Value != stored.Value || onRecord.AtMs < stored.ObservedAtMs))
+        {
+            side.Push = new ScorePush(stored.Value, side.Push is { } same && same.Value == stored.Value ? same.Replaced : null, stored.ObservedAtMs);
+        }
 
         var confirmedDrop = false;
         if (IsLaggingSnapshot(side, u, displayed))

@@ -8,8 +8,9 @@ namespace Orleans.GoalGpt.Grains.Storage;
 /// The SQL of <c>ts_matches</c>: one multi-row upsert per batch, the epoch draw, and reads. The upsert
 /// guards every field itself, so the database holds the rules even when two writers race (invariant 8):
 /// a register is replaced only by a newer observation or, on a tie, a source of higher priority; a
-/// status moves backwards and a pushed score drops on a lagging snapshot only as admin values or
-/// values the grain confirmed; a set kick-off is replaced only by a newer admin correction; and a
+/// status moves backwards only as admin values or values the grain confirmed, and a pushed score drops on a
+/// lagging snapshot only as values the writer marks decided (the grain marks all its scores: its row may be
+/// several decisions behind it; docs/design.md); a set kick-off is replaced only by a newer admin correction; and a
 /// writer's epoch is checked against the row it locks.
 /// </summary>
 public sealed class TsMatchesTable(NpgsqlDataSource dataSource)

@@ -511,6 +511,35 @@ public sealed class FieldMergeTests
         Assert.Equal(2, state.HomeScore!.Value);
     }
 
+    [Fact]
+    public void A_push_delivered_after_a_newer_poll_of_its_value_still_holds_a_lagging_poll()
+    {
+        // The streams are delivered concurrently (or a hand-over replays): poll 2 at +1 s, then the push of 2 at +0 s,
+        // then a poll of 1 at +3 s. In observation order the 1 is a lagging snapshot; it must be one in this order too.
+        var state = new MatchState();
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T + 1_000, 2, 2, 0), Now);
+        Assert.Equal(FieldOutcome.Unchanged, Field(FieldMerge.Apply(state, Score(UpdateSource.Mqtt, T, 2, 2, 0), Now), "home_score").Outcome);
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 3_000, 2, 1, 0), Now);
+
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(o, "home_score").Reason);
+        Assert.Equal(2, state.HomeScore!.Value);
+    }
+
+    [Fact]
+    public void A_repeated_push_folded_in_from_the_row_is_the_push_rule_1_counts_from()
+    {
+        // State saved with a push of 2 long ago; the row (folded in at a reload) holds a later push of the same 2. A poll
+        // repeating 2, then a poll of 1 three seconds after the later push: held, as it would have been without the reload.
+        var state = Pushed(home: 2);
+        new TsMatchRow { ExternalId = "m", HomeScore = 2, HomeScoreSource = "mqtt", HomeScoreTimestamp = T + 40_000 }.MergeInto(state);
+
+        FieldMerge.Apply(state, Score(UpdateSource.Api, T + 41_000, 2, 2, 0), Now);
+        var o = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 43_000, 2, 1, 0), Now);
+
+        Assert.Equal(RejectReasons.UnconfirmedScoreDrop, Field(o, "home_score").Reason);
+        Assert.Equal(2, state.HomeScore!.Value);
+    }
+
     [Theory]
     [InlineData("mqtt", 2, "mqtt")] // the row's push beats the state's poll of the same millisecond (score priority)
     [InlineData("api", 1, "watchdog")] // an api row does not beat the state's watchdog of the same millisecond
