@@ -28,7 +28,9 @@ public static class IngestRun
             ["Logging:LogLevel:Default"] = "Warning",
             ["Simulator:Seed"] = "2026",
             ["Simulator:Matches"] = matches.ToString(CultureInfo.InvariantCulture),
-            ["Simulator:FirstKickoff"] = "-01:00:00",
+            // Kick-offs spread over the last two hours: about nine in ten matches are live and, in a run of a
+            // few minutes, some reach full time (status 8), whose time to the row is measured too.
+            ["Simulator:FirstKickoff"] = "-02:00:00",
             ["Simulator:KickoffSpread"] = "02:00:00",
             ["Simulator:Mqtt:Port"] = mqttPort,
             ["Simulator:Mqtt:Topic"] = topic,

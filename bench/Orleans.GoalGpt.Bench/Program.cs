@@ -48,12 +48,13 @@ if (args.Contains("--read-api"))
 
 if (args.Contains("--ingest"))
 {
+    var ingestLoad = File.ReadAllText("/proc/loadavg").Trim();
     var ingest = await IngestRun.RunAsync(server, redisCs, int.Parse(Arg("--matches", "2000"), CultureInfo.InvariantCulture),
         TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "180"), CultureInfo.InvariantCulture)));
     Console.WriteLine(ingest);
     Directory.CreateDirectory(Arg("--out", "bench/results"));
     await File.WriteAllTextAsync(Path.Combine(Arg("--out", "bench/results"), "ingest.md"),
-        $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, load average before: {File.ReadAllText("/proc/loadavg").Trim()}{Environment.NewLine}{Environment.NewLine}{ingest}{Environment.NewLine}");
+        $"Measured until {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC (`bench/run.sh {string.Join(' ', args)}`), load average before: {ingestLoad}, after: {File.ReadAllText("/proc/loadavg").Trim()}{Environment.NewLine}{Environment.NewLine}{ingest}{Environment.NewLine}");
     return 0;
 }
 
