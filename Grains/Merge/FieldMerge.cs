@@ -363,7 +363,10 @@ public static partial class FieldMerge
         {
             // A push of the stored value that arrives after a newer poll of it (concurrent streams, a replay) still
             // says the value was pushed then: rule 1 holds a lagging poll against it as if it had come in order.
-            if (u.Source == UpdateSource.Mqtt && stored!.Value == displayed) side.NotePush(displayed, u.ObservedAtMs);
+            if (u.Source == UpdateSource.Mqtt && stored!.Value == displayed && (side.Push is not { } known || known.Value != displayed || known.AtMs < u.ObservedAtMs))
+            {
+                side.Push = new ScorePush(displayed, side.Push is { } same && same.Value == displayed ? same.Replaced : null, u.ObservedAtMs);
+            }
 
             return stored!.Value == displayed
                 ? new(field, FieldOutcome.Unchanged)
@@ -371,9 +374,12 @@ public static partial class FieldMerge
         }
 
         // A register pushed by mqtt whose push is not on record (a reload folded it in from the row, or from state saved
-        // before the push; or a push of the same value on record is older): record it now, before a poll takes the
-        // register over, so that rule 1 still sees the push.
-        if (stored is { Source: UpdateSource.Mqtt }) side.NotePush(stored.Value, stored.ObservedAtMs);
+        // before the push): record it now, before a poll takes the register over, so that rule 1 still sees the push.
+        // (A push on record for the same value but older, e.g. before a repeated push, gives way to the register's time.)
+        if (stored is { Source: UpdateSource.Mqtt } && (side.Push is not { } onRecord || onRecord.Value != stored.Value || onRecord.AtMs < stored.ObservedAtMs))
+        {
+            side.Push = new ScorePush(stored.Value, side.Push is { } same && same.Value == stored.Value ? same.Replaced : null, stored.ObservedAtMs);
+        }
 
         var confirmedDrop = false;
         if (IsLaggingSnapshot(side, u, displayed))
@@ -452,16 +458,6 @@ public static partial class FieldMerge
         {
             get => home ? s.HomeScorePush : s.AwayScorePush;
             set { if (home) s.HomeScorePush = value; else s.AwayScorePush = value; }
-        }
-
-        /// <summary>
-        /// Records that <paramref name="value"/> was pushed at <paramref name="atMs"/>, unless a push of it at that time
-        /// or later is on record; the value a push of the same value replaced is kept.
-        /// </summary>
-        public void NotePush(int value, long atMs)
-        {
-            if (Push is { } known && known.Value == value && known.AtMs >= atMs) return;
-            Push = new ScorePush(value, Push is { } same && same.Value == value ? same.Replaced : null, atMs);
         }
 
         public Provenanced<int>? ConfirmedDrop

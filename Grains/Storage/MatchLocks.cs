@@ -380,7 +380,7 @@ public sealed partial class MatchLocks(
         }
     }
 
-    /// <summary>Frees the locks of claims that got no lease (no epoch drawn, or the script's reply lost): compare-and-delete, concurrently.</summary>
+    /// <summary>Frees the locks of claims that got no epoch (PostgreSQL failed): compare-and-delete, concurrently.</summary>
     private async Task ReleaseManyAsync(List<Claim> claims)
     {
         await Task.WhenAll(claims.Select(c => ReleaseAsync(new MatchLease(c.MatchId, c.Owner, 0, 0)))).ConfigureAwait(false);

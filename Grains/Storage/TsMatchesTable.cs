@@ -111,10 +111,23 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         """;
 
     /// <summary>
-    /// Draws the next epoch of each of <paramref name="externalIds"/> in one statement (<see cref="NextEpochSql"/> for
-    /// many) and returns each with its row as the draw left it: nothing an older epoch writes can land after it, so the
-    /// row is where the new owner starts (read before the draw, a duplicate's last row could land in between, unseen).
-    /// Rows are locked in byte order (<c>COLLATE "C"</c>), the order the write-behind's
+    /// Draws the next epoch of <paramref name="externalId"/> (see <see cref="NextEpochSql"/>) and returns it with
+    /// the row as of that moment: nothing an older epoch writes can land after it, so the row is where the new
+    /// owner starts (read before the draw, a duplicate's last row could land in between, unseen).
+    /// </summary>
+    public async Task<(long Epoch, TsMatchRow Row)> ClaimAsync(string externalId, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand($"{NextEpochSql.TrimEnd()[..^"fence_token".Length]}{SelectColumns}");
+        cmd.Parameters.AddWithValue("id", externalId);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.ReadAsync(ct).ConfigureAwait(false);
+        var row = ReadRow(reader);
+        return (row.FenceToken!.Value, row);
+    }
+
+    /// <summary>
+    /// <see cref="ClaimAsync"/> for several matches in one statement: each gets its next epoch and comes back with
+    /// its row as the draw left it. Rows are locked in byte order (<c>COLLATE "C"</c>), the order the write-behind's
     /// upsert locks them in whatever the database's collation, so that a claim and a flush touching the same rows
     /// cannot deadlock. A row locked elsewhere is waited for at most <paramref name="lockTimeout"/> (then
     /// <see cref="PostgresException"/> 55P03, nothing changed).

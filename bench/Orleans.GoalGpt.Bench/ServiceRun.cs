@@ -178,13 +178,11 @@ public static class ServiceRun
             Field("status_id", row?.StatusId == e.Status!.Value.Value);
             Field("status_id_source", row?.StatusSource == e.Status.Value.Src.ToWire());
             Field("status_id_timestamp", row?.StatusTimestamp == e.Status.Value.Ts);
-            var homeHeld = Model.Expected.Held(e.Home!.Value, e.HomePushes);
-            var awayHeld = Model.Expected.Held(e.Away!.Value, e.AwayPushes);
-            Score("home", e.Home.Value, homeHeld, row?.HomeScore, row?.HomeScoreSource, row?.HomeScoreTimestamp);
-            Score("away", e.Away.Value, awayHeld, row?.AwayScore, row?.AwayScoreSource, row?.AwayScoreTimestamp);
+            Score("home", e.Home!.Value, e.HomePushes, row?.HomeScore, row?.HomeScoreSource, row?.HomeScoreTimestamp);
+            Score("away", e.Away!.Value, e.AwayPushes, row?.AwayScore, row?.AwayScoreSource, row?.AwayScoreTimestamp);
             // A score rule 1 may hold keeps the held poll's array out too: the side's raw array is then not decided here.
-            if (homeHeld.Count == 0) Field("home_scores", row?.HomeScores is { } hs && hs.SequenceEqual(e.HomeRaw!.Value.Value));
-            if (awayHeld.Count == 0) Field("away_scores", row?.AwayScores is { } aws && aws.SequenceEqual(e.AwayRaw!.Value.Value));
+            if (Model.Expected.Held(e.Home.Value, e.HomePushes).Count == 0) Field("home_scores", row?.HomeScores is { } hs && hs.SequenceEqual(e.HomeRaw!.Value.Value));
+            if (Model.Expected.Held(e.Away.Value, e.AwayPushes).Count == 0) Field("away_scores", row?.AwayScores is { } aws && aws.SequenceEqual(e.AwayRaw!.Value.Value));
             Field("first_half_kickoff_ts", row?.FirstHalfKickoffTs == e.FirstKickoff || (e.Optional(e.FirstKickoffPut) && row?.FirstHalfKickoffTs is null));
             Field("second_half_kickoff_ts", row?.SecondHalfKickoffTs == e.SecondKickoff || (e.Optional(e.SecondKickoffPut) && row?.SecondHalfKickoffTs is null));
             Field("match_time", row?.MatchTime == e.MatchTime || (e.Optional(e.MetadataPut) && row?.MatchTime is null));
@@ -194,9 +192,9 @@ public static class ServiceRun
             // Rule 1: a poll within 30 s of a push that shows another value may be held until confirmed; what the row
             // then shows (the pushed value, or an older poll that repeated it, with that poll's provenance) depends on
             // the delivery order: either value is right, and its provenance is not decided here.
-            // alternatives: the values rule 1 may have held the winner for (Model.Expected.Held).
-            void Score(string side, (long Ts, int Prio, UpdateSource Src, int Value) w, HashSet<int> alternatives, int? value, string? source, long? ts)
+            void Score(string side, (long Ts, int Prio, UpdateSource Src, int Value) w, List<(long Ts, int Value)> pushes, int? value, string? source, long? ts)
             {
+                var alternatives = Model.Expected.Held(w, pushes);
                 var held = alternatives.Count > 0;
                 var valueOk = value == w.Value || (value is int v && alternatives.Contains(v));
                 if (Explain && side == "home" && (!valueOk || (!held && (source != w.Src.ToWire() || ts != w.Ts)))
