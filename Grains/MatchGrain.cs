@@ -22,7 +22,7 @@ namespace Orleans.GoalGpt.Grains;
 /// </summary>
 [RedisReachableFilter] // placed only on silos that can take its lease (see RedisReach)
 public sealed partial class MatchGrain(
-    [PersistentState("match", StorageNames.Matches)] IPersistentState<MatchState> state,
+    [PersistentState("match", StorageNames.MatchState)] IPersistentState<MatchState> state,
     TimeProvider time,
     TsMatchesWriter writer,
     TsMatchesTable table,

@@ -48,6 +48,10 @@ public static class GoalGptSilo
         });
 
         var services = silo.Services;
+        services.AddSingleton<MatchStateStore>();
+        services.AddKeyedSingleton<Orleans.Storage.IGrainStorage>(StorageNames.MatchState, (sp, _) => sp.GetRequiredService<MatchStateStore>());
+        services.AddSingleton<MatchStateImport>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MatchStateImport>());
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(_ => NpgsqlDataSource.Create(settings.Postgres));

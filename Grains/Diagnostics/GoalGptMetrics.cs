@@ -37,6 +37,9 @@ public sealed class GoalGptMetrics
         FlushFailures = meter.CreateCounter<long>("goalgpt.writebehind.flush.failures", description: "Failed ts_matches upserts (retried).");
         StateWriteFailures = meter.CreateCounter<long>("goalgpt.grainstate.write.failures", description: "Failed grain state writes (retried).");
         LockAcquireLatency = meter.CreateHistogram<double>("goalgpt.lock.acquire.duration", unit: "ms", description: "Time to take a match lock.", tags: null, advice: LatencyAdvice);
+        LockClaimPhase = meter.CreateHistogram<double>("goalgpt.lock.claim.phase.duration", unit: "ms",
+            description: "Where a granted lease claim's time went, per claim, by phase: queued (until its batch started), redis (the batch's lock script), epoch (the batch's epoch statement).",
+            tags: null, advice: LatencyAdvice);
         LockBusy = meter.CreateCounter<long>("goalgpt.lock.busy", description: "Lock acquisitions given up: busy past the bound.");
         LockFailed = meter.CreateCounter<long>("goalgpt.lock.failed", description: "Lock acquisitions failed: dependency unreachable.");
         LeaseRenewalsLost = meter.CreateCounter<long>("goalgpt.lock.renewals_lost", description: "Leases lost: renewal refused or impossible.");
@@ -124,6 +127,7 @@ public sealed class GoalGptMetrics
     public Counter<long> StateWriteFailures { get; }
 
     public Histogram<double> LockAcquireLatency { get; }
+    public Histogram<double> LockClaimPhase { get; }
     public Counter<long> LockBusy { get; }
     public Counter<long> LockFailed { get; }
     public Counter<long> LeaseRenewalsLost { get; }

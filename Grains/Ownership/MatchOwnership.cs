@@ -201,6 +201,13 @@ public sealed partial class MatchOwnership(
             for (var attempt = 0; ; attempt++)
             {
                 if (reload || attempt > 0) await state.ReadStateAsync();
+                // A set-up slower than the lease (a stalled silo) may find that a newer owner took the match and saved:
+                // its state must not be overwritten with this older epoch.
+                if (state.State.FenceToken > lease.FenceToken)
+                {
+                    throw new InvalidOperationException($"a newer owner (epoch {state.State.FenceToken}) saved the state of {matchId}; this lease's epoch is {lease.FenceToken}");
+                }
+
                 // The row as the epoch draw left it: nothing an older epoch writes can land after that.
                 if (lease.Row is { } row)
                 {

@@ -156,7 +156,7 @@ public sealed partial class ReadApiTests(ReadApiCluster cluster) : IClassFixture
             var locks = 0L;
             await foreach (var _ in connection.GetServer(connection.GetEndPoints()[0]).KeysAsync(redis.DefaultDatabase ?? 0, "lock:match:*")) locks++;
             var view = await ReadApiCluster.GetJsonAsync(cluster.A, "/ops/activations");
-            return (await cluster.Db.ScalarAsync("SELECT count(*) FROM ts_matches"), await cluster.Db.ScalarAsync("SELECT count(*) FROM orleansstorage"),
+            return (await cluster.Db.ScalarAsync("SELECT count(*) FROM ts_matches"), await cluster.Db.ScalarAsync("SELECT (SELECT count(*) FROM orleansstorage) + (SELECT count(*) FROM match_state)"),
                 locks, view.GetProperty("silos").EnumerateArray().Sum(s => s.GetProperty("activations").GetInt32()));
         }
 

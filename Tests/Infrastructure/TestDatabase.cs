@@ -51,10 +51,11 @@ public sealed class TestDatabase : IAsyncDisposable
         return (string?)await cmd.ExecuteScalarAsync();
     }
 
-    public async Task ExecuteAsync(string sql)
+    /// <summary>Runs <paramref name="sql"/>; returns the rows it affected.</summary>
+    public async Task<int> ExecuteAsync(string sql)
     {
         await using var cmd = DataSource.CreateCommand(sql);
-        await cmd.ExecuteNonQueryAsync();
+        return await cmd.ExecuteNonQueryAsync();
     }
 
     public async ValueTask DisposeAsync()

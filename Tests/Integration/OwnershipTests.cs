@@ -255,7 +255,7 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
         var t = Now - 30_000;
         await cluster.Grains.GetGrain<IMatchGrain>(poison).Apply(U.Score(UpdateSource.Api, t, 2, 0, 0));
         await cluster.PersistAndFlushAsync([poison]);
-        await cluster.Database.ExecuteAsync($"UPDATE orleansstorage SET payloadbinary = '\\x0102030405'::bytea WHERE grainidextensionstring = '{poison}' OR convert_from(payloadbinary, 'UTF8') LIKE '%{poison}%'");
+        Assert.Equal(1, await cluster.Database.ExecuteAsync($"UPDATE match_state SET state = '\\x0102030405'::bytea WHERE grain_id = 'match/{poison}'"));
         await cluster.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
 
         var batch = new ParsedBatch();

@@ -15,8 +15,9 @@ public sealed class BenchSilo : IAsyncDisposable
 {
     private readonly IHost _host;
 
-    private BenchSilo(IHost host, string clusterId, int gatewayPort)
+    private BenchSilo(IHost host, string clusterId, int gatewayPort, WarningCounter warnings)
     {
+        Warnings = warnings;
         _host = host;
         ClusterId = clusterId;
         GatewayPort = gatewayPort;
@@ -27,6 +28,9 @@ public sealed class BenchSilo : IAsyncDisposable
 
     /// <summary>The silo's gateway on 127.0.0.1, for a client process.</summary>
     public int GatewayPort { get; }
+
+    /// <summary>Orleans' health and thread-pool warnings of this silo.</summary>
+    public WarningCounter Warnings { get; }
 
     public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
 
@@ -39,6 +43,8 @@ public sealed class BenchSilo : IAsyncDisposable
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        var warnings = new WarningCounter();
+        builder.Logging.AddProvider(warnings);
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:Postgres"] = postgres,
@@ -62,7 +68,7 @@ public sealed class BenchSilo : IAsyncDisposable
         });
         var host = builder.Build();
         await host.StartAsync();
-        return new BenchSilo(host, clusterId, gatewayPort);
+        return new BenchSilo(host, clusterId, gatewayPort, warnings);
     }
 
     private static int FreePort()
@@ -76,5 +82,40 @@ public sealed class BenchSilo : IAsyncDisposable
     {
         await _host.StopAsync();
         _host.Dispose();
+    }
+}
+
+/// <summary>
+/// Counts the warnings Orleans logs when the silo itself suffers: its watchdog (a stalled thread pool, a starved
+/// check) and its local health monitor (a degraded health score, which makes other silos suspect it).
+/// </summary>
+public sealed class WarningCounter : ILoggerProvider
+{
+    private long _health;
+
+    public long Health => Interlocked.Read(ref _health);
+
+    public void Reset() => Interlocked.Exchange(ref _health, 0);
+
+    public ILogger CreateLogger(string categoryName) =>
+        categoryName.Contains("Watchdog", StringComparison.Ordinal) || categoryName.Contains("LocalSiloHealthMonitor", StringComparison.Ordinal)
+        || categoryName.Contains("ThreadPool", StringComparison.Ordinal)
+            ? new Counting(this)
+            : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Counting(WarningCounter owner) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (logLevel >= LogLevel.Warning) Interlocked.Increment(ref owner._health);
+        }
     }
 }

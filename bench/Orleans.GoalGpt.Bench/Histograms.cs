@@ -21,9 +21,20 @@ public sealed class Histograms : IDisposable
         {
             if (instrument.Meter.Name == GoalGptMetrics.MeterName && instrument is Histogram<double> or Counter<long>) listener.EnableMeasurementEvents(instrument);
         };
-        _listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => Record(instrument.Name, value));
+        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(Named(instrument.Name, tags), value));
         _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => _counters.AddOrUpdate(instrument.Name, value, (_, v) => v + value));
         _listener.Start();
+    }
+
+    /// <summary>A histogram with a <c>phase</c> tag is kept per phase: <c>name/phase</c>.</summary>
+    private static string Named(string name, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        foreach (var tag in tags)
+        {
+            if (tag.Key == "phase") return $"{name}/{tag.Value}";
+        }
+
+        return name;
     }
 
     public void Record(string name, double ms) =>

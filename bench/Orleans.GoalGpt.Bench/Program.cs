@@ -7,7 +7,7 @@ using BenchmarkDotNet.Running;
 using Orleans.GoalGpt.Bench;
 using StackExchange.Redis;
 
-// Usage: bench/run.sh [--matches 10000] [--rates 10000,20000,30000,40000,50000,60000,0] [--seconds 20] [--out dir]   (the capacity sweep; rate 0: as fast as it answers)
+// Usage: bench/run.sh [--matches 10000] [--rates 10000,20000,30000,40000,50000,60000,0] [--seconds 20] [--tracked 0] [--out dir]   (the capacity sweep; rate 0: as fast as it answers; --tracked N: N matches active, --matches of them live)
 //        bench/run.sh --micro
 //        bench/run.sh --read-api [--matches 1000] [--clients 1000] [--reads 2000] [--changes 1000] [--seconds 20] [--out dir]   (read API and SSE stream, bench/results/read-api.md)
 //        bench/run.sh --ingest [--matches 2000] [--seconds 180] [--out dir]   (simulator -> jobs + MQTT -> ts_matches, real time)
@@ -25,6 +25,7 @@ if (args.Contains("--micro"))
 var matchCounts = Arg("--matches", "10000").Split(',').Select(int.Parse).ToArray();
 var rates = Arg("--rates", "10000,20000,30000,40000,50000,60000,0").Split(',').Select(r => double.Parse(r, CultureInfo.InvariantCulture)).ToArray();
 var duration = TimeSpan.FromSeconds(double.Parse(Arg("--seconds", "20"), CultureInfo.InvariantCulture));
+var tracked = int.Parse(Arg("--tracked", "0"), CultureInfo.InvariantCulture); // matches active besides the live ones (memory at scale)
 var server = Environment.GetEnvironmentVariable("GOALGPT_TEST_POSTGRES") ?? throw new InvalidOperationException("run through bench/run.sh");
 var redisCs = Environment.GetEnvironmentVariable("GOALGPT_TEST_REDIS")!;
 if (args.Contains("--accuracy"))
@@ -78,7 +79,7 @@ foreach (var m in matchCounts)
         var silo = await BenchSilo.StartAsync(db.ConnectionString, redisCs);
         var load = File.ReadAllText("/proc/loadavg").Trim();
         Console.WriteLine($"[bench] service, {m} matches, offered {(rate > 0 ? rate.ToString("N0", CultureInfo.InvariantCulture) + "/s" : "as fast as it answers")}, {duration.TotalSeconds} s, load average {load} ...");
-        var service = await ServiceRun.RunAsync(workload, silo, db, hist, cpu, duration, rate);
+        var service = await ServiceRun.RunAsync(workload, silo, db, hist, cpu, duration, rate, tracked);
         results.Add(service with { LoadAverage = load });
         Print(service);
         if (limits is null) limits = await LimitsRun.RunAsync(db, silo, redis, workload.Ids);

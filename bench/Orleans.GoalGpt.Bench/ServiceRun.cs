@@ -30,6 +30,13 @@ public sealed record RunResult
     public double StatementsPer1000Updates { get; init; }
     public double? LockP50Ms { get; init; }
     public double? LockP99Ms { get; init; }
+    /// <summary>p99 of each phase of a granted lease claim (queued / redis / epoch), ms: where the acquisition time goes.</summary>
+    public string? LockPhasesP99 { get; init; }
+    /// <summary>Most thread-pool threads and longest thread-pool queue seen in the silo's process (sampled every 50 ms).</summary>
+    public int? ThreadPoolThreadsMax { get; init; }
+    public long? ThreadPoolQueueMax { get; init; }
+    /// <summary>Orleans' warnings of a stalled thread pool or degraded silo health (watchdog, local health monitor) during the step.</summary>
+    public long? HealthWarnings { get; init; }
     public long LockWaits { get; init; }
     public long? LeaseLapses { get; init; }
     public long? Refused { get; init; }
@@ -37,6 +44,10 @@ public sealed record RunResult
     public required CpuSample CpuPercent { get; init; }
     public double? MemoryKiBPerMatch { get; init; }
     public double? ActivationSeconds { get; init; }
+    /// <summary>Matches active in the silo (the live ones and, with <c>--tracked</c>, the others given a full snapshot first); null: only the live ones.</summary>
+    public int? Tracked { get; init; }
+    /// <summary>Time to activate the tracked, not live, matches with their snapshots (retrying what the write-behind bound refused).</summary>
+    public double? TrackedActivationSeconds { get; init; }
     public long WrongFields { get; init; }
     public long FieldsChecked { get; init; }
     public long MatchesChecked { get; init; }
@@ -52,17 +63,34 @@ public sealed record RunResult
 /// </summary>
 public static class ServiceRun
 {
-    public static async Task<RunResult> RunAsync(Workload workload, BenchSilo silo, Database db, Histograms hist, ProcessCpu cpu, TimeSpan duration, double rate)
+    /// <summary>Matches activated at once (a silo taking over a league: the feed delivers to every match).</summary>
+    public static int ActivationParallelism { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_ACTIVATION_PARALLELISM"), out var p) ? p : 512;
+
+    public static async Task<RunResult> RunAsync(Workload workload, BenchSilo silo, Database db, Histograms hist, ProcessCpu cpu, TimeSpan duration, double rate,
+        int tracked = 0)
     {
         var grains = silo.Grains;
         GC.Collect();
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
+        double? trackedSeconds = null;
+        if (tracked > workload.Ids.Length)
+        {
+            var started = Stopwatch.StartNew();
+            await TrackedMatches.ActivateAsync(grains, tracked - workload.Ids.Length, workload.EndMs, workload.Seed);
+            trackedSeconds = started.Elapsed.TotalSeconds;
+            await silo.Writer.FlushAsync();
+            Console.WriteLine($"[bench] {tracked - workload.Ids.Length:N0} tracked matches activated with full snapshots in {trackedSeconds:F1} s");
+        }
+
         hist.Reset();
+        silo.Warnings.Reset();
+        using var pool = new ThreadPoolSampler();
         var activation = Stopwatch.StartNew();
-        await ForEachAsync(workload.Ids, 64, id => grains.GetGrain<IMatchGrain>(id).GetSnapshot());
+        await ForEachAsync(workload.Ids, ActivationParallelism, id => grains.GetGrain<IMatchGrain>(id).GetSnapshot());
         activation.Stop();
         var lockP50 = hist.P("goalgpt.lock.acquire.duration", 50);
         var lockP99 = hist.P("goalgpt.lock.acquire.duration", 99);
+        var lockPhases = string.Join(" / ", new[] { "queued", "redis", "epoch" }.Select(p => hist.P($"goalgpt.lock.claim.phase.duration/{p}", 99).ToString("F1", System.Globalization.CultureInfo.InvariantCulture)));
 
         await silo.Writer.FlushAsync();
         hist.Reset();
@@ -102,11 +130,18 @@ public static class ServiceRun
         // Memory with full state: every match has had snapshots, deltas, kick-offs and provenance by now.
         GC.Collect();
         var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
+        if (int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_PAUSE_FOR_DUMP"), out var pause))
+        {
+            // For a heap profile of the full-state silo (dotnet-dump collect -p <pid>): where the KiB per match go.
+            Console.WriteLine($"[bench] pausing {pause} s for a heap dump of process {Environment.ProcessId}");
+            await Task.Delay(TimeSpan.FromSeconds(pause));
+        }
+
         var check = await Compare(db, Model.Of(workload, gen.Delivered));
         var d = ProcessCpu.Delta(start, end);
         return new RunResult
         {
-            Design = rate > 0 ? $"service, offered {rate:N0}/s" : "service, as fast as it answers",
+            Design = (rate > 0 ? $"service, offered {rate:N0}/s" : "service, as fast as it answers") + (trackedSeconds is null ? "" : $", {tracked:N0} tracked"),
             Matches = workload.Ids.Length,
             Offered = rate > 0 ? rate : null,
             Seconds = window,
@@ -125,12 +160,18 @@ public static class ServiceRun
             StatementsPer1000Updates = statements * 1000.0 / updates,
             LockP50Ms = lockP50,
             LockP99Ms = lockP99,
+            LockPhasesP99 = lockPhases,
+            ThreadPoolThreadsMax = pool.ThreadsMax,
+            ThreadPoolQueueMax = pool.QueueMax,
+            HealthWarnings = silo.Warnings.Health,
             LockWaits = hist.Counter("goalgpt.lock.busy"),
             LeaseLapses = hist.Counter("goalgpt.lock.renewals_lost"),
             Refused = gen.Refused,
             TimedOut = gen.TimedOut,
             CpuPercent = Percent(d, window),
-            MemoryKiBPerMatch = (memoryAfter - memoryBefore) / 1024.0 / workload.Ids.Length,
+            MemoryKiBPerMatch = (memoryAfter - memoryBefore) / 1024.0 / Math.Max(tracked, workload.Ids.Length),
+            Tracked = trackedSeconds is null ? null : tracked,
+            TrackedActivationSeconds = trackedSeconds,
             ActivationSeconds = activation.Elapsed.TotalSeconds,
             WrongFields = check.Wrong,
             FieldsChecked = check.Fields,
@@ -237,6 +278,59 @@ public static class ServiceRun
 
     public static async Task ForEachAsync<T, TResult>(IEnumerable<T> items, int parallelism, Func<T, Task<TResult>> action) =>
         await Parallel.ForEachAsync(items, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, async (item, _) => await action(item));
+}
+
+/// <summary>
+/// Matches the silo tracks besides the live ones (issue 13: memory at 100,000 and 1,000,000 tracked, 10,000 live):
+/// each activated with a full snapshot (match sync: metadata, status, raw arrays), a live snapshot (kick-off) and an
+/// MQTT delta, so that it holds state with provenance for every field, as a match the jobs keep listing does.
+/// </summary>
+public static class TrackedMatches
+{
+    public static async Task ActivateAsync(IGrainFactory grains, int count, long endMs, int seed)
+    {
+        var ids = Enumerable.Range(0, count).Select(i => $"t{count}-{i}");
+        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = ServiceRun.ActivationParallelism }, async (id, _) =>
+        {
+            var truth = MatchTruth.Random(new Random(HashCode.Combine(seed, id.GetHashCode(StringComparison.Ordinal))), endMs);
+            var t = endMs - 30_000;
+            MatchUpdate[] updates = [truth.Observe(ProducerKind.MatchSync, t), truth.Observe(ProducerKind.DetailLive, t + 500), truth.Observe(ProducerKind.Mqtt, t + 1_000)];
+            var grain = grains.GetGrain<IMatchGrain>(id);
+            for (var attempt = 0; ; attempt++)
+            {
+                var results = await grain.ApplyMany(updates);
+                // The write-behind's bound refuses retryably while the table catches up: wait and send again.
+                if (!results.Any(r => r.Fields.Any(f => f.Reason == RejectReasons.BacklogFull))) return;
+                await Task.Delay(Math.Min(1_000, 20 << Math.Min(attempt, 6)));
+            }
+        });
+    }
+}
+
+/// <summary>The most thread-pool threads and the longest queue of this process, sampled every 50 ms until disposed.</summary>
+public sealed class ThreadPoolSampler : IDisposable
+{
+    private readonly Timer _timer;
+    private int _threads;
+    private long _queue;
+
+    public ThreadPoolSampler() => _timer = new Timer(_ => Sample(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(50));
+
+    public int ThreadsMax { get { Sample(); return Volatile.Read(ref _threads); } }
+
+    public long QueueMax { get { Sample(); return Interlocked.Read(ref _queue); } }
+
+    private void Sample()
+    {
+        var threads = ThreadPool.ThreadCount;
+        var queue = ThreadPool.PendingWorkItemCount;
+        int seen;
+        while (threads > (seen = Volatile.Read(ref _threads)) && Interlocked.CompareExchange(ref _threads, threads, seen) != seen) { }
+        long q;
+        while (queue > (q = Interlocked.Read(ref _queue)) && Interlocked.CompareExchange(ref _queue, queue, q) != q) { }
+    }
+
+    public void Dispose() => _timer.Dispose();
 }
 
 /// <summary>A counter shared by a producer's workers.</summary>
