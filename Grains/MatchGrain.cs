@@ -76,7 +76,10 @@ public sealed partial class MatchGrain(
 
         // One timer per activation (memory: 100,000 of them per silo): minute, state save and lease.
         var tick = options.Value.MinuteTickInterval < locks.Ttl / 3 ? options.Value.MinuteTickInterval : locks.Ttl / 3;
-        this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(tick, tick) { Interleave = false, KeepAlive = false });
+        // The first tick at a random point of the second half of the period: matches activated together (a silo's start,
+        // a take-over) would otherwise tick together, every period, as one burst of 10,000 turns ahead of the updates.
+        var first = tick / 2 + TimeSpan.FromTicks(Random.Shared.NextInt64(tick.Ticks / 2 + 1));
+        this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(first, tick) { Interleave = false, KeepAlive = false });
     }
 
     void IGrainMigrationParticipant.OnDehydrate(IDehydrationContext dehydrationContext)

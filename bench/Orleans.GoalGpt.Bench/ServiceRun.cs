@@ -37,6 +37,8 @@ public sealed record RunResult
     public long? ThreadPoolQueueMax { get; init; }
     /// <summary>Orleans' warnings of a stalled thread pool or degraded silo health (watchdog, local health monitor) during the step.</summary>
     public long? HealthWarnings { get; init; }
+    /// <summary>GC pauses of the silo's process over activation and load: total ms, most in one 50 ms sample, gen-2 collections.</summary>
+    public string? GcPauses { get; init; }
     public long LockWaits { get; init; }
     public long? LeaseLapses { get; init; }
     public long? Refused { get; init; }
@@ -164,6 +166,7 @@ public static class ServiceRun
             ThreadPoolThreadsMax = pool.ThreadsMax,
             ThreadPoolQueueMax = pool.QueueMax,
             HealthWarnings = silo.Warnings.Health,
+            GcPauses = pool.GcPauses() is var gc ? $"{gc.TotalMs:F0} / {gc.MaxMs:F0} / {gc.Gen2}" : null,
             LockWaits = hist.Counter("goalgpt.lock.busy"),
             LeaseLapses = hist.Counter("goalgpt.lock.renewals_lost"),
             Refused = gen.Refused,
@@ -316,12 +319,35 @@ public sealed class ThreadPoolSampler : IDisposable
 
     public ThreadPoolSampler() => _timer = new Timer(_ => Sample(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(50));
 
+
     public int ThreadsMax { get { Sample(); return Volatile.Read(ref _threads); } }
 
     public long QueueMax { get { Sample(); return Interlocked.Read(ref _queue); } }
 
+    private readonly object _gate = new();
+    private readonly TimeSpan _pauseAtStart = GC.GetTotalPauseDuration();
+    private readonly int _gen2AtStart = GC.CollectionCount(2);
+    private TimeSpan _lastPause = GC.GetTotalPauseDuration();
+    private long _maxPauseTicks;
+
+    /// <summary>The GC's pauses since this sampler started: total ms, the most in one 50 ms sample, and gen-2 collections.</summary>
+    public (double TotalMs, double MaxMs, int Gen2) GcPauses()
+    {
+        Sample();
+        return ((GC.GetTotalPauseDuration() - _pauseAtStart).TotalMilliseconds, TimeSpan.FromTicks(Interlocked.Read(ref _maxPauseTicks)).TotalMilliseconds,
+            GC.CollectionCount(2) - _gen2AtStart);
+    }
+
     private void Sample()
     {
+        lock (_gate)
+        {
+            var pause = GC.GetTotalPauseDuration();
+            var delta = (pause - _lastPause).Ticks;
+            _lastPause = pause;
+            if (delta > Interlocked.Read(ref _maxPauseTicks)) Interlocked.Exchange(ref _maxPauseTicks, delta);
+        }
+
         var threads = ThreadPool.ThreadCount;
         var queue = ThreadPool.PendingWorkItemCount;
         int seen;
