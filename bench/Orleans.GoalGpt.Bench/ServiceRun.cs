@@ -35,7 +35,7 @@ public sealed record RunResult
     /// <summary>Most thread-pool threads and longest thread-pool queue seen in the silo's process (sampled every 50 ms).</summary>
     public int? ThreadPoolThreadsMax { get; init; }
     public long? ThreadPoolQueueMax { get; init; }
-    /// <summary>Orleans' warnings of a stalled thread pool or degraded silo health (watchdog, local health monitor) during the step.</summary>
+    /// <summary>Orleans' warnings of a stalled thread pool or degraded silo health (watchdog, local health monitor) during activation and load.</summary>
     public long? HealthWarnings { get; init; }
     /// <summary>GC pauses of the silo's process over activation and load: total ms, most in one 50 ms sample, gen-2 collections.</summary>
     public string? GcPauses { get; init; }
@@ -118,6 +118,9 @@ public static class ServiceRun
         }
 
         await child.WaitForExitAsync();
+        // Activation and load only: the run's own Persist calls and forced collections (memory) come after.
+        var gc = pool.GcPauses();
+        var (poolThreads, poolQueue, health) = (pool.ThreadsMax, pool.QueueMax, silo.Warnings.Health);
         if (child.ExitCode != 0 || start is null || end is null) throw new InvalidOperationException($"the load generator failed (exit {child.ExitCode})");
         var gen = JsonSerializer.Deserialize<LoadGenResult>(await File.ReadAllTextAsync(resultPath))!;
         File.Delete(resultPath);
@@ -163,10 +166,10 @@ public static class ServiceRun
             LockP50Ms = lockP50,
             LockP99Ms = lockP99,
             LockPhasesP99 = lockPhases,
-            ThreadPoolThreadsMax = pool.ThreadsMax,
-            ThreadPoolQueueMax = pool.QueueMax,
-            HealthWarnings = silo.Warnings.Health,
-            GcPauses = pool.GcPauses() is var gc ? $"{gc.TotalMs:F0} / {gc.MaxMs:F0} / {gc.Gen2}" : null,
+            ThreadPoolThreadsMax = poolThreads,
+            ThreadPoolQueueMax = poolQueue,
+            HealthWarnings = health,
+            GcPauses = $"{gc.TotalMs:F0} / {gc.MaxMs:F0} / {gc.Gen2}",
             LockWaits = hist.Counter("goalgpt.lock.busy"),
             LeaseLapses = hist.Counter("goalgpt.lock.renewals_lost"),
             Refused = gen.Refused,
