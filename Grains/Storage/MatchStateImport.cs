@@ -25,7 +25,8 @@ public sealed partial class MatchStateImport(
     IOptions<ClusterOptions> cluster,
     ILogger<MatchStateImport> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
-    private const long AdvisoryLockKey = 0x60A1_6971;
+    /// <summary>The advisory lock the import runs under (one silo at a time).</summary>
+    public const long AdvisoryLockKey = 0x60A1_6971;
     private const int Chunk = 500;
 
     // After the AdoNet provider has started (ApplicationServices), before the silo takes calls (Active).
@@ -38,7 +39,7 @@ public sealed partial class MatchStateImport(
         await using var connection = await db.OpenConnectionAsync(ct).ConfigureAwait(false);
         // Checked before the lock: every start after the first finds nothing and waits for nobody.
         const string Legacy = "FROM orleansstorage WHERE graintypestring = 'match' AND serviceid = @service AND payloadbinary IS NOT NULL";
-        await using (var exists = new NpgsqlCommand($"SELECT to_regclass('orleansstorage') IS NOT NULL AND EXISTS (SELECT 1 {Legacy})", connection))
+        await using (var exists = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 {Legacy})", connection))
         {
             exists.Parameters.AddWithValue("service", cluster.Value.ServiceId);
             if (await ExistsAsync(exists, ct).ConfigureAwait(false) is not true) return 0;

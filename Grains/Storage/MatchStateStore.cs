@@ -218,7 +218,7 @@ public sealed partial class MatchStateStore : IGrainStorage, IDisposable
         if (reads.Count > 0)
         {
             var read = new NpgsqlBatchCommand(ReadSql);
-            read.Parameters.AddWithValue("ids", reads.Select(o => o.Key).Distinct().ToArray());
+            read.Parameters.AddWithValue("ids", reads.Select(o => o.Key).ToArray()); // one op per key in a batch (Loop)
             sql.BatchCommands.Add(read);
         }
 

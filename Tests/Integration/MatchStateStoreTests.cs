@@ -252,9 +252,22 @@ public sealed class MatchStateStoreTests
         Assert.Equal(1L, await cluster.Database.ScalarAsync($"SELECT count(*) FROM orleansstorage WHERE grainidextensionstring = '{matchId}'"));
         Assert.Equal(1L, await cluster.Database.ScalarAsync("SELECT count(*) FROM orleansstorage WHERE graintypestring = 'match' AND grainidextensionstring IS NULL"));
 
+        // Two silos starting together: both find work, both wait for the import's lock (held here until both wait);
+        // the one that gets it second must find nothing left to move.
         var import = silo.GetRequiredService<MatchStateImport>();
-        Assert.Equal(2, await import.ImportAsync(CancellationToken.None));
-        Assert.Equal(0, await import.ImportAsync(CancellationToken.None)); // moved once
+        await using var holder = await cluster.Database.DataSource.OpenConnectionAsync();
+        await using (var hold = new NpgsqlCommand($"SELECT pg_advisory_lock({MatchStateImport.AdvisoryLockKey})", holder)) await hold.ExecuteNonQueryAsync();
+        var imports = new[] { import.ImportAsync(CancellationToken.None), import.ImportAsync(CancellationToken.None) };
+        for (var i = 0; await cluster.Database.ScalarAsync($"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = {MatchStateImport.AdvisoryLockKey & 0xFFFF_FFFF}") < 2; i++)
+        {
+            Assert.True(i < 1_000, "the two imports never waited for the lock");
+            await Task.Delay(10);
+        }
+
+        await using (var release = new NpgsqlCommand($"SELECT pg_advisory_unlock({MatchStateImport.AdvisoryLockKey})", holder)) await release.ExecuteNonQueryAsync();
+        Assert.Equal([0, 2], (await Task.WhenAll(imports)).Order());
+        Assert.Equal(0, await import.ImportAsync(CancellationToken.None)); // and nothing at the next start
+        Assert.Equal(2L, await cluster.Database.ScalarAsync($"SELECT count(*) FROM match_state WHERE grain_id IN ('match/{matchId}', 'match/{hexId}')"));
         Assert.Equal(0L, await cluster.Database.ScalarAsync("SELECT count(*) FROM orleansstorage WHERE graintypestring = 'match' AND payloadbinary IS NOT NULL"));
 
         var snapshot = await cluster.Grains.GetGrain<IMatchGrain>(matchId).GetSnapshot();

@@ -37,7 +37,7 @@ public sealed record RunResult
     public long? ThreadPoolQueueMax { get; init; }
     /// <summary>Orleans' warnings of a stalled thread pool or degraded silo health (watchdog, local health monitor) during activation and load.</summary>
     public long? HealthWarnings { get; init; }
-    /// <summary>GC pauses of the silo's process over activation and load: total ms, most in one 50 ms sample, gen-2 collections.</summary>
+    /// <summary>GC pauses of the silo's process over activation and load: total ms, most between two samples 50 ms apart, gen-2 collections.</summary>
     public string? GcPauses { get; init; }
     public long LockWaits { get; init; }
     public long? LeaseLapses { get; init; }
@@ -66,7 +66,7 @@ public sealed record RunResult
 public static class ServiceRun
 {
     /// <summary>Matches activated at once (a silo taking over a league: the feed delivers to every match).</summary>
-    public static int ActivationParallelism { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_ACTIVATION_PARALLELISM"), out var p) ? p : 512;
+    public static int ActivationParallelism { get; } = int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_ACTIVATION_PARALLELISM"), out var p) ? p : 512;
 
     public static async Task<RunResult> RunAsync(Workload workload, BenchSilo silo, Database db, Histograms hist, ProcessCpu cpu, TimeSpan duration, double rate,
         int tracked = 0)
@@ -86,7 +86,7 @@ public static class ServiceRun
 
         hist.Reset();
         silo.Warnings.Reset();
-        using var pool = new ThreadPoolSampler();
+        using var runtime = new RuntimeSampler();
         var activation = Stopwatch.StartNew();
         await ForEachAsync(workload.Ids, ActivationParallelism, id => grains.GetGrain<IMatchGrain>(id).GetSnapshot());
         activation.Stop();
@@ -119,8 +119,8 @@ public static class ServiceRun
 
         await child.WaitForExitAsync();
         // Activation and load only: the run's own Persist calls and forced collections (memory) come after.
-        var gc = pool.GcPauses();
-        var (poolThreads, poolQueue, health) = (pool.ThreadsMax, pool.QueueMax, silo.Warnings.Health);
+        var seen = runtime.Read();
+        var health = silo.Warnings.Health;
         if (child.ExitCode != 0 || start is null || end is null) throw new InvalidOperationException($"the load generator failed (exit {child.ExitCode})");
         var gen = JsonSerializer.Deserialize<LoadGenResult>(await File.ReadAllTextAsync(resultPath))!;
         File.Delete(resultPath);
@@ -166,10 +166,10 @@ public static class ServiceRun
             LockP50Ms = lockP50,
             LockP99Ms = lockP99,
             LockPhasesP99 = lockPhases,
-            ThreadPoolThreadsMax = poolThreads,
-            ThreadPoolQueueMax = poolQueue,
+            ThreadPoolThreadsMax = seen.ThreadsMax,
+            ThreadPoolQueueMax = seen.QueueMax,
             HealthWarnings = health,
-            GcPauses = $"{gc.TotalMs:F0} / {gc.MaxMs:F0} / {gc.Gen2}",
+            GcPauses = $"{seen.GcPauseMs:F0} / {seen.GcPauseMaxMs:F0} / {seen.Gen2}",
             LockWaits = hist.Counter("goalgpt.lock.busy"),
             LeaseLapses = hist.Counter("goalgpt.lock.renewals_lost"),
             Refused = gen.Refused,
@@ -313,32 +313,35 @@ public static class TrackedMatches
     }
 }
 
-/// <summary>The most thread-pool threads and the longest queue of this process, sampled every 50 ms until disposed.</summary>
-public sealed class ThreadPoolSampler : IDisposable
+/// <summary>
+/// Samples this process every 50 ms until disposed: the most thread-pool threads, the longest thread-pool queue, and
+/// the most GC pause time between two samples (a pause longer than 50 ms delays the next sample, so it shows whole).
+/// </summary>
+public sealed class RuntimeSampler : IDisposable
 {
-    private readonly Timer _timer;
-    private int _threads;
-    private long _queue;
-
-    public ThreadPoolSampler() => _timer = new Timer(_ => Sample(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(50));
-
-
-    public int ThreadsMax { get { Sample(); return Volatile.Read(ref _threads); } }
-
-    public long QueueMax { get { Sample(); return Interlocked.Read(ref _queue); } }
-
     private readonly object _gate = new();
     private readonly TimeSpan _pauseAtStart = GC.GetTotalPauseDuration();
     private readonly int _gen2AtStart = GC.CollectionCount(2);
-    private TimeSpan _lastPause = GC.GetTotalPauseDuration();
-    private long _maxPauseTicks;
+    private readonly Timer _timer;
+    private TimeSpan _lastPause;
+    private TimeSpan _maxPause;
+    private int _threads;
+    private long _queue;
 
-    /// <summary>The GC's pauses since this sampler started: total ms, the most in one 50 ms sample, and gen-2 collections.</summary>
-    public (double TotalMs, double MaxMs, int Gen2) GcPauses()
+    public RuntimeSampler()
+    {
+        _lastPause = _pauseAtStart;
+        _timer = new Timer(_ => Sample(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(50));
+    }
+
+    /// <summary>What was seen since the start, this moment included.</summary>
+    public (int ThreadsMax, long QueueMax, double GcPauseMs, double GcPauseMaxMs, int Gen2) Read()
     {
         Sample();
-        return ((GC.GetTotalPauseDuration() - _pauseAtStart).TotalMilliseconds, TimeSpan.FromTicks(Interlocked.Read(ref _maxPauseTicks)).TotalMilliseconds,
-            GC.CollectionCount(2) - _gen2AtStart);
+        lock (_gate)
+        {
+            return (_threads, _queue, (_lastPause - _pauseAtStart).TotalMilliseconds, _maxPause.TotalMilliseconds, GC.CollectionCount(2) - _gen2AtStart);
+        }
     }
 
     private void Sample()
@@ -346,17 +349,11 @@ public sealed class ThreadPoolSampler : IDisposable
         lock (_gate)
         {
             var pause = GC.GetTotalPauseDuration();
-            var delta = (pause - _lastPause).Ticks;
+            if (pause - _lastPause > _maxPause) _maxPause = pause - _lastPause;
             _lastPause = pause;
-            if (delta > Interlocked.Read(ref _maxPauseTicks)) Interlocked.Exchange(ref _maxPauseTicks, delta);
+            _threads = Math.Max(_threads, ThreadPool.ThreadCount);
+            _queue = Math.Max(_queue, ThreadPool.PendingWorkItemCount);
         }
-
-        var threads = ThreadPool.ThreadCount;
-        var queue = ThreadPool.PendingWorkItemCount;
-        int seen;
-        while (threads > (seen = Volatile.Read(ref _threads)) && Interlocked.CompareExchange(ref _threads, threads, seen) != seen) { }
-        long q;
-        while (queue > (q = Interlocked.Read(ref _queue)) && Interlocked.CompareExchange(ref _queue, queue, q) != q) { }
     }
 
     public void Dispose() => _timer.Dispose();
