@@ -306,7 +306,7 @@ public sealed partial class MatchGrain(
         var extrasBefore = MatchStateExtras.Of(s);
         var auditBefore = AuditValues.Of(s);
         var now = Now();
-        var outcome = FieldMerge.Apply(s, update, now);
+        var outcome = FieldMerge.Apply(s, update, now, replay: !bounded); // unbounded: a hand-over or a migration decides it again
         var audit = AuditEvents.Of(Id, update, auditBefore, s, outcome, correctionReason, keyName);
         _owner.Record(audit);
         var minuteChanged = MinuteClock.Recompute(s, now, out var corrected);
@@ -320,8 +320,13 @@ public sealed partial class MatchGrain(
         if (extrasChanged) _stateDirty = true;
         // A correction is kept until written even when it changed nothing: its answer waits for that row.
         // An adopted update (bounded: false, a hand-over) is kept whatever it changed here: it may tie with this
-        // activation's memory and still be missing from what a reload reads back.
-        if (outcome.Result.AnyApplied || extrasChanged || correctionReason is not null || !bounded) _owner.Accepted(update, extrasChanged);
+        // activation's memory and still be missing from what a reload reads back. What is kept is decided again on
+        // other state (a reload, a hand-over): an answered update without the kick-offs it was refused here, an
+        // adopted one as handed over (its answer was given where it was first decided).
+        if (outcome.Result.AnyApplied || extrasChanged || correctionReason is not null || !bounded)
+        {
+            _owner.Accepted(bounded ? outcome.Replayable : update, extrasChanged);
+        }
 
         if (!bounded && !outcome.Result.AnyApplied && !minuteChanged)
         {

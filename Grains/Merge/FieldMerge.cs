@@ -29,8 +29,12 @@ public static partial class FieldMerge
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$", RegexOptions.CultureInvariant)]
     private static partial Regex IdPattern();
 
-    /// <summary>Applies <paramref name="u"/> to <paramref name="state"/> at <paramref name="nowMs"/>.</summary>
-    public static MergeOutcome Apply(MatchState state, MatchUpdate u, long nowMs)
+    /// <summary>
+    /// Applies <paramref name="u"/> to <paramref name="state"/> at <paramref name="nowMs"/>. <paramref name="replay"/>: an
+    /// update an activation accepted before, decided again on other state (a reload at a lease re-take, a hand-over, a
+    /// migration): stale as a whole there, it still sets the kick-offs it carries (<see cref="StaleReplay"/>).
+    /// </summary>
+    public static MergeOutcome Apply(MatchState state, MatchUpdate u, long nowMs, bool replay = false)
     {
         var fields = new List<FieldResult>();
         var events = new List<MergeEvent>();
@@ -52,7 +56,7 @@ public static partial class FieldMerge
             else if (state.ProviderUpdateTime is long stored && put < stored)
             {
                 // The provider says this snapshot predates what is stored: stale as a whole.
-                return RejectWhole(u, RejectReasons.Stale, events);
+                return replay ? StaleReplay(state, u, nowS, events) : RejectWhole(u, RejectReasons.Stale, events);
             }
             else
             {
@@ -96,6 +100,17 @@ public static partial class FieldMerge
         MergeIdField(state, u, u.HomeTeamId, s => s.HomeTeamId, (s, v) => s.HomeTeamId = v, "home_team_id", fields);
         MergeIdField(state, u, u.AwayTeamId, s => s.AwayTeamId, (s, v) => s.AwayTeamId = v, "away_team_id", fields);
 
+        // What a replay of this update may decide again: not a kick-off refused here (MergeOutcome.Replayable).
+        var replayable = u;
+
+        // Decides one kick-off (its answer added) and says whether it was refused.
+        bool Refused(Kickoff k, long value)
+        {
+            var result = MergeKickoff(state, k, value, u, nowS, events);
+            fields.Add(result);
+            return result.Outcome == FieldOutcome.Rejected;
+        }
+
         if (u.PhaseKickoffTs is long phaseKickoff)
         {
             var kickoffField = arrayStatus switch
@@ -105,15 +120,12 @@ public static partial class FieldMerge
                 MatchPhases.Overtime => Kickoff.Overtime,
                 _ => (Kickoff?)null,
             };
-            if (kickoffField is Kickoff k)
-            {
-                fields.Add(MergeKickoff(state, k, phaseKickoff, u, nowS, events));
-            }
+            if (kickoffField is Kickoff k && Refused(k, phaseKickoff)) replayable = replayable with { PhaseKickoffTs = null };
         }
 
-        if (u.FirstHalfKickoffTs is long fh) fields.Add(MergeKickoff(state, Kickoff.FirstHalf, fh, u, nowS, events));
-        if (u.SecondHalfKickoffTs is long sh) fields.Add(MergeKickoff(state, Kickoff.SecondHalf, sh, u, nowS, events));
-        if (u.OvertimeKickoffTs is long ot) fields.Add(MergeKickoff(state, Kickoff.Overtime, ot, u, nowS, events));
+        if (u.FirstHalfKickoffTs is long fh && Refused(Kickoff.FirstHalf, fh)) replayable = replayable with { FirstHalfKickoffTs = null };
+        if (u.SecondHalfKickoffTs is long sh && Refused(Kickoff.SecondHalf, sh)) replayable = replayable with { SecondHalfKickoffTs = null };
+        if (u.OvertimeKickoffTs is long ot && Refused(Kickoff.Overtime, ot)) replayable = replayable with { OvertimeKickoffTs = null };
 
         if (u.Minute is int carried)
         {
@@ -142,7 +154,7 @@ public static partial class FieldMerge
         }
 
         ClearStale(state, u, providerChange, fields);
-        return new MergeOutcome(new ApplyResult(fields), events);
+        return new MergeOutcome(new ApplyResult(fields), events, replayable);
     }
 
     /// <summary>
@@ -191,7 +203,35 @@ public static partial class FieldMerge
     {
         var names = PresentFields(u).ToList();
         if (names.Count == 0) names.Add("observed_at");
-        return new MergeOutcome(new ApplyResult(names.Select(n => new FieldResult(n, FieldOutcome.Rejected, reason)).ToList()), events);
+        var replayable = u with { PhaseKickoffTs = null, FirstHalfKickoffTs = null, SecondHalfKickoffTs = null, OvertimeKickoffTs = null };
+        return new MergeOutcome(new ApplyResult(names.Select(n => new FieldResult(n, FieldOutcome.Rejected, reason)).ToList()), events, replayable);
+    }
+
+    /// <summary>
+    /// A replayed update that is stale as a whole on the state it meets now (another owner wrote a newer provider time):
+    /// its newest-wins fields are superseded there by that newer snapshot, and refused with it. Its kick-offs are not: it
+    /// was answered where it was first decided, a kick-off is set once, and a snapshot that leaves the kick-off out does
+    /// not supersede it (invariant 7). A kick-off refused at that first decision is not replayed at all
+    /// (<see cref="MergeOutcome.Replayable"/>); one that meets a different kick-off here is blocked as any other.
+    /// </summary>
+    private static MergeOutcome StaleReplay(MatchState state, MatchUpdate u, long nowS, List<MergeEvent> events)
+    {
+        var kickoffs = u with { PhaseKickoffTs = null, FirstHalfKickoffTs = null, SecondHalfKickoffTs = null, OvertimeKickoffTs = null };
+        var fields = PresentFields(kickoffs).Select(n => new FieldResult(n, FieldOutcome.Rejected, RejectReasons.Stale)).ToList();
+        var phase = u.StatusId is int status and >= 0 and <= 13 ? MatchPhases.Normalize(status) : (int?)null;
+        Kickoff? phaseField = phase switch
+        {
+            MatchPhases.FirstHalf => Kickoff.FirstHalf,
+            MatchPhases.SecondHalf => Kickoff.SecondHalf,
+            MatchPhases.Overtime => Kickoff.Overtime,
+            _ => null,
+        };
+        if (u.PhaseKickoffTs is long pk && phaseField is Kickoff k) fields.Add(MergeKickoff(state, k, pk, u, nowS, events));
+        if (u.FirstHalfKickoffTs is long fh) fields.Add(MergeKickoff(state, Kickoff.FirstHalf, fh, u, nowS, events));
+        if (u.SecondHalfKickoffTs is long sh) fields.Add(MergeKickoff(state, Kickoff.SecondHalf, sh, u, nowS, events));
+        if (u.OvertimeKickoffTs is long ot) fields.Add(MergeKickoff(state, Kickoff.Overtime, ot, u, nowS, events));
+        if (fields.Count == 0) fields.Add(new FieldResult("observed_at", FieldOutcome.Rejected, RejectReasons.Stale));
+        return new MergeOutcome(new ApplyResult(fields), events, u);
     }
 
     /// <summary>The names of the fields an update carries.</summary>

@@ -216,7 +216,7 @@ public sealed partial class MatchOwnership(
                 }
 
                 var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-                foreach (var (u, _) in _unwritten) FieldMerge.Apply(state.State, u, now);
+                foreach (var (u, _) in _unwritten) FieldMerge.Apply(state.State, u, now, replay: true);
                 MinuteClock.Recompute(state.State, now, out var corrected);
                 reportMinute(corrected);
                 state.State.FenceToken = lease.FenceToken;

@@ -196,6 +196,52 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_take_over_replay_sets_the_kickoff_the_grain_answered_and_never_the_one_it_refused_when_the_update_that_set_it_is_stale_there()
+    {
+        // The two-clusters fault scenario's stale kick-off (da-203): an activation without a lease keeps an update whose
+        // kick-off it refused (blocked by the one it had just set; kept for its held regression). Meanwhile the owner
+        // wrote a newer provider time without a kick-off. At the take-over the update that set the kick-off is stale as
+        // a whole on the reloaded state, and the replay of the kept one used to set the refused value, for good, while the
+        // one answered Applied was left out with its stale update.
+        var settings = new Dictionary<string, string?> { ["Locks:LeaseTtl"] = "00:00:03", ["Locks:AcquireTimeout"] = "00:00:00.200" };
+        await using var cluster = await GoalGptCluster.StartAsync(silos: 1, settings);
+        var id = NewId("refused");
+        await _redis.GetDatabase().StringSetAsync(MatchLocks.Key(id), "other-owner", TimeSpan.FromMinutes(1));
+        var grain = cluster.Grains.GetGrain<IMatchGrain>(id);
+        var t = Now - 60_000;
+        var kickoff = t / 1000 - 50 * 60;
+        MatchUpdate Poll(long at, int status, long? phaseKickoff, long? providerTime) => new()
+        {
+            Source = UpdateSource.Api, ObservedAtMs = at, StatusId = status, PhaseKickoffTs = phaseKickoff, ProviderUpdateTime = providerTime,
+        };
+
+        await grain.Apply(Poll(t, 4, 0, t / 1000));
+        var set = await grain.Apply(Poll(t + 1_000, 2, kickoff, t / 1000 + 1)); // the provider's 4 -> 2: held, its kick-off set
+        Assert.Equal(FieldOutcome.Applied, Assert.Single(set.Fields, f => f.Field == "first_half_kickoff_ts").Outcome);
+        var refused = await grain.Apply(Poll(t + 2_000, 2, kickoff + 120, null)); // the workload's overwrite attempt
+        Assert.DoesNotContain(refused.Fields, f => f.Outcome == FieldOutcome.Applied);
+        Assert.Equal(RejectReasons.KickoffOverwriteBlocked, Assert.Single(refused.Fields, f => f.Field == "first_half_kickoff_ts").Reason);
+
+        // The owner (the other cluster's activation) writes a newer poll whose kick-off the provider left out, and goes.
+        var other = await NextEpochAsync(cluster.Database, id);
+        Assert.Empty(await cluster.Database.Table.UpsertAsync([new TsMatchRow
+        {
+            ExternalId = id, FenceToken = other, StatusId = 4, StatusSource = "api", StatusTimestamp = t + 1_500, ProviderUpdateTime = t / 1000 + 2,
+        }]));
+        await _redis.GetDatabase().KeyDeleteAsync(MatchLocks.Key(id));
+
+        await cluster.PersistAndFlushAsync([id]);
+        var row = (await cluster.Database.Table.ReadAsync(id))!;
+        var held = (await grain.GetSnapshot()).FirstHalfKickoffTs;
+        output.WriteLine($"kick-off set {kickoff}, refused {kickoff + 120}; row {row.FirstHalfKickoffTs}, grain {held}, row epoch {row.FenceToken} (other owner's {other})");
+        Assert.True(row.FenceToken > other);
+        // Refused (kickoff_overwrite_blocked): never in the row. The kick-off answered Applied is there, although the
+        // update that carried it is stale as a whole on the row: the snapshot that left it out does not supersede it.
+        Assert.Equal(kickoff, row.FirstHalfKickoffTs);
+        Assert.Equal(kickoff, held);
+    }
+
+    [Fact]
     public async Task An_admin_kickoff_correction_survives_a_reactivation_from_older_grain_state()
     {
         // Issue 10 item 4: grain storage still holds the provider's kick-off; the row holds the admin correction.

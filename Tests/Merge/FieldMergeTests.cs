@@ -209,6 +209,58 @@ public sealed class FieldMergeTests
         Assert.Equal(NowS - 400, state.SecondHalfKickoff!.Value);
     }
 
+    [Fact]
+    public void What_a_replay_decides_again_leaves_out_the_kickoffs_refused_and_keeps_the_rest()
+    {
+        // Set once: a replay on state without the kick-off that blocked this one (OwnershipTests.A_take_over_replay_…) would set it.
+        var state = new MatchState();
+        var set = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 3000, 2, 0, 0, NowS - 600), Now);
+        Assert.Equal(NowS - 600, set.Replayable.PhaseKickoffTs);
+
+        var attempt = Score(UpdateSource.Api, Now - 2000, 2, 1, 0, NowS - 480) with { SecondHalfKickoffTs = NowS + 600 };
+        var blocked = FieldMerge.Apply(state, attempt, Now);
+        Assert.Equal(FieldOutcome.Applied, Field(blocked, "home_score").Outcome);
+        Assert.Equal(RejectReasons.KickoffOverwriteBlocked, Field(blocked, "first_half_kickoff_ts").Reason);
+        Assert.Equal(RejectReasons.ImplausibleKickoff, Field(blocked, "second_half_kickoff_ts").Reason);
+        Assert.Equal(attempt with { PhaseKickoffTs = null, SecondHalfKickoffTs = null }, blocked.Replayable);
+
+        // Stale as a whole: every kick-off refused with it.
+        FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = Now - 1500, ProviderUpdateTime = NowS - 10 }, Now);
+        var whole = FieldMerge.Apply(state, attempt with { ProviderUpdateTime = NowS - 20 }, Now);
+        Assert.All(whole.Result.Fields, f => Assert.Equal(RejectReasons.Stale, f.Reason));
+        Assert.Equal(attempt with { ProviderUpdateTime = NowS - 20, PhaseKickoffTs = null, SecondHalfKickoffTs = null }, whole.Replayable);
+    }
+
+    [Fact]
+    public void A_replay_stale_as_a_whole_still_sets_the_kickoff_it_carries_and_nothing_else()
+    {
+        // The row another owner wrote: a newer provider time, status and score, no kick-off.
+        MatchState Row()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 1000, 4, 2, 0) with { ProviderUpdateTime = NowS - 5 }, Now);
+            return s;
+        }
+
+        var state = Row();
+        var accepted = Score(UpdateSource.Api, Now - 2000, 2, 1, 0, NowS - 3000) with { ProviderUpdateTime = NowS - 10, SecondHalfKickoffTs = NowS - 200 };
+
+        // Decided afresh it is stale as a whole; replayed, its kick-offs are set and its scores and status stay superseded.
+        Assert.All(FieldMerge.Apply(Row(), accepted, Now).Result.Fields, f => Assert.Equal(RejectReasons.Stale, f.Reason));
+        var replayed = FieldMerge.Apply(state, accepted, Now, replay: true);
+        Assert.Equal(FieldOutcome.Applied, Field(replayed, "first_half_kickoff_ts").Outcome);
+        Assert.Equal(FieldOutcome.Applied, Field(replayed, "second_half_kickoff_ts").Outcome);
+        Assert.Equal(RejectReasons.Stale, Field(replayed, "home_score").Reason);
+        Assert.Equal(RejectReasons.Stale, Field(replayed, "status_id").Reason);
+        Assert.Equal((NowS - 3000, NowS - 200), (state.FirstHalfKickoff!.Value, state.SecondHalfKickoff!.Value));
+        Assert.Equal((4, 2, NowS - 5), (state.Status!.Value, state.HomeScore!.Value, state.ProviderUpdateTime));
+
+        // Set once holds on a replay too: a different kick-off is blocked.
+        var other = FieldMerge.Apply(state, accepted with { PhaseKickoffTs = NowS - 2900 }, Now, replay: true);
+        Assert.Equal(RejectReasons.KickoffOverwriteBlocked, Field(other, "first_half_kickoff_ts").Reason);
+        Assert.Equal(NowS - 3000, state.FirstHalfKickoff.Value);
+    }
+
     [Theory]
     [InlineData(2, 6 * 60, RejectReasons.ImplausibleKickoff)]          // later than now + 5 min
     [InlineData(2, -8 * 3600, RejectReasons.ImplausibleKickoff)]       // earlier than match_time - 6 h
