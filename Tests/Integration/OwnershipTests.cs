@@ -242,6 +242,45 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_admin_correction_answered_with_its_fields_applied_reaches_the_row_when_the_next_owner_saw_a_later_poll_first()
+    {
+        // A duplicate drew a newer epoch: the correction's row is refused (503 with home_score applied: "reaches the table with
+        // the next owner"). The duplicate wrote a poll observed after the correction that still shows the disallowed goal
+        // (no provider time: no provider change, so in one activation the correction would hold it off: admin_held).
+        var settings = new Dictionary<string, string?> { ["Locks:LeaseTtl"] = "00:00:03", ["Locks:AcquireTimeout"] = "00:00:00.200" };
+        await using var cluster = await GoalGptCluster.StartAsync(silos: 1, settings);
+        var id = NewId("adminho");
+        var grain = cluster.Grains.GetGrain<IMatchGrain>(id);
+        var t = Now - 30_000;
+        await grain.Apply(U.Score(UpdateSource.Api, t, 2, 2, 0));
+        await cluster.PersistAndFlushAsync([id]);
+
+        var intruder = await NextEpochAsync(cluster.Database, id);
+        var corrected = await grain.Correct(new AdminCorrection { HomeScore = 1 }, "goal disallowed", "ops", TimeSpan.FromSeconds(5));
+        output.WriteLine($"correction: {corrected.Write}; {string.Join(' ', corrected.Result.Fields.Select(f => $"{f.Field}:{f.Outcome}:{f.Reason}"))}");
+        Assert.Equal(CorrectionWrite.Refused, corrected.Write);
+        Assert.Equal(FieldOutcome.Applied, Assert.Single(corrected.Result.Fields, f => f.Field == "home_score").Outcome);
+
+        // The duplicate holds the lock and writes its poll, observed after the correction; then it goes.
+        await _redis.GetDatabase().StringSetAsync(MatchLocks.Key(id), "other-owner", TimeSpan.FromMinutes(1));
+        await Task.Delay(200);
+        Assert.Empty(await cluster.Database.Table.UpsertAsync([new TsMatchRow
+        {
+            ExternalId = id, FenceToken = intruder, HomeScore = 2, HomeScoreSource = "api", HomeScoreTimestamp = Now, StatusId = 2, StatusSource = "api",
+            StatusTimestamp = Now,
+        }]));
+        await Task.Delay(4_000); // the fenced-out activation goes and hands its correction over (Adopt)
+        await _redis.GetDatabase().KeyDeleteAsync(MatchLocks.Key(id));
+
+        await cluster.PersistAndFlushAsync([id]);
+        var row = (await cluster.Database.Table.ReadAsync(id))!;
+        var snapshot = await grain.GetSnapshot();
+        output.WriteLine($"row {row.HomeScore} ({row.HomeScoreSource} @ {row.HomeScoreTimestamp}), epoch {row.FenceToken} (intruder {intruder}); grain {snapshot.HomeScore}");
+        Assert.True(row.FenceToken > intruder);
+        Assert.Equal(1, row.HomeScore);
+    }
+
+    [Fact]
     public async Task An_admin_kickoff_correction_survives_a_reactivation_from_older_grain_state()
     {
         // Issue 10 item 4: grain storage still holds the provider's kick-off; the row holds the admin correction.

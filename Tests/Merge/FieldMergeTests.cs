@@ -261,6 +261,115 @@ public sealed class FieldMergeTests
         Assert.Equal(NowS - 3000, state.FirstHalfKickoff.Value);
     }
 
+    [Fact]
+    public void A_provider_time_refused_as_in_the_future_is_not_taken_when_the_update_is_replayed_later()
+    {
+        // First decision (a lease lapsed meanwhile): the poll's provider time is more than 5 min ahead of this silo's now
+        // (the polling silo's clock runs ahead): refused out_of_range; its score is applied, so the update is kept.
+        var firstNow = Now - 240_000;
+        var row = () =>
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Score(UpdateSource.Api, firstNow - 60_000, 2, 0, 0) with { ProviderUpdateTime = firstNow / 1000 - 60 }, firstNow);
+            return s;
+        };
+        var state = row();
+        var u = Score(UpdateSource.Api, firstNow - 1_000, 2, 1, 0) with { ProviderUpdateTime = NowS + 120 };
+        var first = FieldMerge.Apply(state, u, firstNow);
+        Assert.Equal(RejectReasons.OutOfRange, Field(first, "provider_update_time").Reason);
+        Assert.Equal(FieldOutcome.Applied, Field(first, "home_score").Outcome);
+
+        // Four minutes later the lease is taken again: the reload replays what the activation kept (MergeOutcome.Replayable).
+        var reloaded = row();
+        FieldMerge.Apply(reloaded, first.Replayable, Now, replay: true);
+        var providerTimeAfterReplay = reloaded.ProviderUpdateTime;
+
+        // The provider's next poll, with its real change time: as after the first decision, it must apply.
+        var next = Score(UpdateSource.Api, Now - 500, 2, 2, 0) with { ProviderUpdateTime = NowS - 5 };
+        var inMemory = FieldMerge.Apply(state, next, Now);
+        var afterReplay = FieldMerge.Apply(reloaded, next, Now);
+        Assert.Equal(FieldOutcome.Applied, Field(inMemory, "home_score").Outcome);
+        Assert.Equal((firstNow / 1000 - 60, FieldOutcome.Applied), (providerTimeAfterReplay, Field(afterReplay, "home_score").Outcome));
+    }
+
+    [Fact]
+    public void A_poll_refused_as_admin_held_does_not_replace_the_correction_when_replayed_later()
+    {
+        // The same time-dependent check turns a refused (admin_held) score into a landed one: at the first decision the
+        // poll's provider time is out of range, so it shows no provider change and the correction holds it off; replayed
+        // four minutes later the same provider time is in range, counts as a provider change, and the poll replaces it.
+        var firstNow = Now - 240_000;
+        MatchState Row()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Score(UpdateSource.Api, firstNow - 60_000, 2, 2, 0) with { ProviderUpdateTime = firstNow / 1000 - 60 }, firstNow);
+            FieldMerge.Apply(s, new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = firstNow - 10_000, HomeScores = Side(1) }, firstNow);
+            return s;
+        }
+
+        var state = Row();
+        var poll = Score(UpdateSource.Api, firstNow - 1_000, 2, 2, 0) with { ProviderUpdateTime = NowS + 120 };
+        var first = FieldMerge.Apply(state, poll, firstNow);
+        Assert.Equal(RejectReasons.AdminHeld, Field(first, "home_score").Reason);
+        Assert.Equal(FieldOutcome.Applied, Field(first, "status_id").Outcome); // a refresh: the update is kept
+        Assert.Equal(1, state.HomeScore!.Value);
+
+        // The row holds the correction (it was written); the lease re-take replays the kept poll.
+        var reloaded = Row();
+        var replayed = FieldMerge.Apply(reloaded, first.Replayable, Now, replay: true);
+        Assert.Equal((1, UpdateSource.Admin), (reloaded.HomeScore!.Value, reloaded.HomeScore.Source));
+        Assert.NotEqual(FieldOutcome.Applied, Field(replayed, "home_score").Outcome);
+    }
+
+    [Fact]
+    public void A_replayed_admin_score_correction_holds_against_a_poll_without_a_provider_change_decided_before_it()
+    {
+        // The match as the previous owner left it in the row: 2-0 from a poll.
+        MatchState Row()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0), Now);
+            return s;
+        }
+
+        // The correction (goal disallowed, answered 503 with home_score applied: its row was refused for a newer epoch),
+        // and a poll observed after it that still shows 2 (detail_live: no provider time, so no provider change).
+        var correction = new MatchUpdate
+        {
+            Source = UpdateSource.Admin, ObservedAtMs = Now - 5_000, HomeScores = Side(1), CorrectionReason = "goal disallowed", CorrectionKeyName = "ops",
+        };
+        var poll = Score(UpdateSource.Api, Now - 3_000, 2, 2, 0);
+
+        // One activation, in that order: the correction holds (AdminHolds).
+        var inOrder = Row();
+        Assert.Equal(FieldOutcome.Applied, Field(FieldMerge.Apply(inOrder, correction, Now), "home_score").Outcome);
+        Assert.Equal(RejectReasons.AdminHeld, Field(FieldMerge.Apply(inOrder, poll, Now), "home_score").Reason);
+        Assert.Equal(1, inOrder.HomeScore!.Value);
+
+        // The next owner decided the poll first (queued behind the deactivation, or written by the duplicate that drew the
+        // newer epoch), then the hand-over (Adopt) or the lease re-take replays the correction.
+        var next = Row();
+        FieldMerge.Apply(next, poll, Now);
+        var replayed = FieldMerge.Apply(next, correction, Now, replay: true);
+        Assert.Equal((1, FieldOutcome.Applied), (next.HomeScore!.Value, Field(replayed, "home_score").Outcome));
+    }
+
+    [Theory]
+    [InlineData(UpdateSource.Mqtt, null, 2)]   // a push observed after the correction replaces it, as in order
+    [InlineData(UpdateSource.Api, 100L, 2)]    // a poll that brought a newer provider time than the correction's: a provider change
+    [InlineData(UpdateSource.Api, null, 1)]    // a poll without one: held off, as in order
+    public void A_replayed_admin_correction_gives_way_only_to_what_would_have_replaced_it_in_order(UpdateSource later, long? newerProviderTime, int expected)
+    {
+        var state = new MatchState();
+        FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
+        var correction = new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 5_000, HomeScores = Side(1), ProviderTimeAtCorrection = NowS - 200 };
+        FieldMerge.Apply(state, Score(later, Now - 3_000, 2, 2, 0) with { ProviderUpdateTime = newerProviderTime is long n ? NowS - n : null }, Now);
+
+        FieldMerge.Apply(state, correction, Now, replay: true);
+        Assert.Equal(expected, state.HomeScore!.Value);
+        Assert.Equal(expected == 1 ? UpdateSource.Admin : later, state.HomeScore.Source);
+    }
+
     [Theory]
     [InlineData(2, 6 * 60, RejectReasons.ImplausibleKickoff)]          // later than now + 5 min
     [InlineData(2, -8 * 3600, RejectReasons.ImplausibleKickoff)]       // earlier than match_time - 6 h
