@@ -52,13 +52,6 @@ public sealed record MatchUpdate
 
     [Id(16)] public string? CorrectionKeyName { get; init; }
 
-    /// <summary>
-    /// An admin correction: the <c>provider_update_time</c> the correcting activation held. A poll replaces the correction
-    /// only with a newer one (a provider change after it); an activation that decides the correction again after a
-    /// hand-over, on state where a poll observed after it already stands, holds the correction against that poll unless
-    /// the poll brought a newer provider time than this.
-    /// </summary>
-    [Id(17)] public long? ProviderTimeAtCorrection { get; init; }
 }
 
 /// <summary>

@@ -168,7 +168,6 @@ public sealed partial class MatchGrain(
             Minute = correction.Minute,
             CorrectionReason = reason,
             CorrectionKeyName = keyName,
-            ProviderTimeAtCorrection = s.ProviderUpdateTime,
         };
         var result = ApplyOne(update, bounded: true, out _);
         if (result.Fields.Any(f => f.Reason == RejectReasons.BacklogFull)) return new CorrectionResult(result, CorrectionWrite.NoLease);

@@ -36,7 +36,6 @@ public static partial class FieldMerge
     /// </summary>
     public static MergeOutcome Apply(MatchState state, MatchUpdate u, long nowMs, bool replay = false)
     {
-        if (replay && u.Source == UpdateSource.Admin && AdminReplay(state, u, nowMs) is { } held) return held;
         var fields = new List<FieldResult>();
         var events = new List<MergeEvent>();
         var nowS = nowMs / 1000;
@@ -235,53 +234,6 @@ public static partial class FieldMerge
         if (u.SecondHalfKickoffTs is long sh) fields.Add(MergeKickoff(state, Kickoff.SecondHalf, sh, u, nowS, events));
         if (u.OvertimeKickoffTs is long ot) fields.Add(MergeKickoff(state, Kickoff.Overtime, ot, u, nowS, events));
         if (fields.Count == 0) fields.Add(new FieldResult("observed_at", FieldOutcome.Rejected, RejectReasons.Stale));
-        return new MergeOutcome(new ApplyResult(fields), events, u);
-    }
-
-    /// <summary>
-    /// An admin correction decided again (a hand-over, a lease re-take) on state where a poll observed after it already
-    /// stands: in the correcting activation that poll would have been held off (<see cref="AdminHolds"/>: no provider
-    /// change since the correction), so it is held off here too. Each register such a poll holds (status, either side's
-    /// score with its raw array) takes the correction observed just after that poll, so that last-writer-wins, here and in
-    /// the upsert's guard, decides as the order "correction, then poll" did. A push observed after the correction
-    /// replaces it (as in order), and so does a poll that brought a newer provider time than the correction's. Null when
-    /// nothing needs holding: the update is decided as it is.
-    /// </summary>
-    private static MergeOutcome? AdminReplay(MatchState state, MatchUpdate u, long nowMs)
-    {
-        if (state.ProviderUpdateTime is long now && !(u.ProviderTimeAtCorrection is long then && now <= then)) return null; // a provider change since
-        long Stamp(params Provenanced<int>?[] registers)
-        {
-            var polled = registers.Where(r => r is { Source: UpdateSource.Api or UpdateSource.Watchdog } && r.ObservedAtMs >= u.ObservedAtMs);
-            var pushed = registers.Any(r => r is { Source: UpdateSource.Mqtt } && r.ObservedAtMs >= u.ObservedAtMs);
-            return pushed || !polled.Any() ? u.ObservedAtMs : Math.Min(polled.Max(r => r!.ObservedAtMs) + 1, nowMs + FutureToleranceSeconds * 1000);
-        }
-
-        static Provenanced<int>? Raw(Provenanced<int[]>? r) => r is null ? null : new(0, r.Source, r.ObservedAtMs);
-        var status = u.StatusId is null ? u.ObservedAtMs : Stamp(state.Status);
-        var home = u.HomeScores is null ? u.ObservedAtMs : Stamp(state.HomeScore, Raw(state.HomeScores));
-        var away = u.AwayScores is null ? u.ObservedAtMs : Stamp(state.AwayScore, Raw(state.AwayScores));
-        if (status == u.ObservedAtMs && home == u.ObservedAtMs && away == u.ObservedAtMs) return null;
-
-        // One part per register, each with its own observation time; kick-offs (ordered among admin values by their
-        // time) and a carried minute keep the correction's.
-        var parts = new[]
-        {
-            u with { StatusId = null, HomeScores = null, AwayScores = null },
-            new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = status, StatusId = u.StatusId },
-            new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = home, HomeScores = u.HomeScores },
-            new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = away, AwayScores = u.AwayScores },
-        };
-        var fields = new List<FieldResult>();
-        var events = new List<MergeEvent>();
-        foreach (var part in parts.Where(p => p.StatusId is not null || p.HomeScores is not null || p.AwayScores is not null || p.Minute is not null
-                     || p.PhaseKickoffTs is not null || p.FirstHalfKickoffTs is not null || p.SecondHalfKickoffTs is not null || p.OvertimeKickoffTs is not null))
-        {
-            var outcome = Apply(state, part, nowMs);
-            fields.AddRange(outcome.Result.Fields);
-            events.AddRange(outcome.Events);
-        }
-
         return new MergeOutcome(new ApplyResult(fields), events, u);
     }
 

@@ -242,11 +242,12 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_admin_correction_answered_with_its_fields_applied_reaches_the_row_when_the_next_owner_saw_a_later_poll_first()
+    public async Task A_correction_answered_503_that_a_later_poll_beats_at_the_next_owner_lands_when_sent_again()
     {
-        // A duplicate drew a newer epoch: the correction's row is refused (503 with home_score applied: "reaches the table with
-        // the next owner"). The duplicate wrote a poll observed after the correction that still shows the disallowed goal
-        // (no provider time: no provider change, so in one activation the correction would hold it off: admin_held).
+        // A duplicate drew a newer epoch: the correction's row is refused (503 with home_score applied in memory). The
+        // duplicate wrote a poll observed after the correction that still shows the disallowed goal (no provider time: in
+        // one activation the correction would hold it off). The next owner decides the handed-over correction again, by
+        // observation time: the poll beats it (docs/design.md: what a 503 promises). Sent again, it is written: 200.
         var settings = new Dictionary<string, string?> { ["Locks:LeaseTtl"] = "00:00:03", ["Locks:AcquireTimeout"] = "00:00:00.200" };
         await using var cluster = await GoalGptCluster.StartAsync(silos: 1, settings);
         var id = NewId("adminho");
@@ -274,10 +275,14 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
 
         await cluster.PersistAndFlushAsync([id]);
         var row = (await cluster.Database.Table.ReadAsync(id))!;
-        var snapshot = await grain.GetSnapshot();
-        output.WriteLine($"row {row.HomeScore} ({row.HomeScoreSource} @ {row.HomeScoreTimestamp}), epoch {row.FenceToken} (intruder {intruder}); grain {snapshot.HomeScore}");
+        output.WriteLine($"after the hand-over: row {row.HomeScore} ({row.HomeScoreSource} @ {row.HomeScoreTimestamp}), epoch {row.FenceToken} (intruder {intruder})");
         Assert.True(row.FenceToken > intruder);
-        Assert.Equal(1, row.HomeScore);
+        Assert.Equal((2, "api"), (row.HomeScore, row.HomeScoreSource));
+
+        var again = await grain.Correct(new AdminCorrection { HomeScore = 1 }, "goal disallowed", "ops", TimeSpan.FromSeconds(5));
+        Assert.Equal(CorrectionWrite.Written, again.Write);
+        row = (await cluster.Database.Table.ReadAsync(id))!;
+        Assert.Equal((1, "admin"), (row.HomeScore, row.HomeScoreSource));
     }
 
     [Fact]

@@ -322,52 +322,94 @@ public sealed class FieldMergeTests
     }
 
     [Fact]
-    public void A_replayed_admin_score_correction_holds_against_a_poll_without_a_provider_change_decided_before_it()
+    public void A_replayed_admin_correction_does_not_undo_a_push_that_a_later_poll_confirmed()
     {
-        // The match as the previous owner left it in the row: 2-0 from a poll.
         MatchState Row()
         {
             var s = new MatchState();
-            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0), Now);
+            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
             return s;
         }
 
-        // The correction (goal disallowed, answered 503 with home_score applied: its row was refused for a newer epoch),
-        // and a poll observed after it that still shows 2 (detail_live: no provider time, so no provider change).
         var correction = new MatchUpdate
         {
-            Source = UpdateSource.Admin, ObservedAtMs = Now - 5_000, HomeScores = Side(1), CorrectionReason = "goal disallowed", CorrectionKeyName = "ops",
+            Source = UpdateSource.Admin, ObservedAtMs = Now - 20_000, StatusId = 2, HomeScores = Side(1),
         };
-        var poll = Score(UpdateSource.Api, Now - 3_000, 2, 2, 0);
+        var push = Score(UpdateSource.Mqtt, Now - 10_000, 3, 3, 0);  // a new goal, then half-time, pushed
+        var poll = Score(UpdateSource.Api, Now - 8_000, 3, 3, 0);    // detail_live confirms it (no provider time)
 
-        // One activation, in that order: the correction holds (AdminHolds).
+        // One activation, in that order: the push replaces the correction, the poll confirms the push.
         var inOrder = Row();
-        Assert.Equal(FieldOutcome.Applied, Field(FieldMerge.Apply(inOrder, correction, Now), "home_score").Outcome);
-        Assert.Equal(RejectReasons.AdminHeld, Field(FieldMerge.Apply(inOrder, poll, Now), "home_score").Reason);
-        Assert.Equal(1, inOrder.HomeScore!.Value);
+        FieldMerge.Apply(inOrder, correction, Now);
+        FieldMerge.Apply(inOrder, push, Now);
+        FieldMerge.Apply(inOrder, poll, Now);
+        Assert.Equal((3, 3), (inOrder.Status!.Value, inOrder.HomeScore!.Value));
 
-        // The next owner decided the poll first (queued behind the deactivation, or written by the duplicate that drew the
-        // newer epoch), then the hand-over (Adopt) or the lease re-take replays the correction.
+        // The next owner decided the push and the poll first; the hand-over (Adopt) replays the correction.
         var next = Row();
+        FieldMerge.Apply(next, push, Now);
         FieldMerge.Apply(next, poll, Now);
-        var replayed = FieldMerge.Apply(next, correction, Now, replay: true);
-        Assert.Equal((1, FieldOutcome.Applied), (next.HomeScore!.Value, Field(replayed, "home_score").Outcome));
+        FieldMerge.Apply(next, correction, Now, replay: true);
+        Assert.Equal((3, 3), (next.Status!.Value, next.HomeScore!.Value));
     }
 
-    [Theory]
-    [InlineData(UpdateSource.Mqtt, null, 2)]   // a push observed after the correction replaces it, as in order
-    [InlineData(UpdateSource.Api, 100L, 2)]    // a poll that brought a newer provider time than the correction's: a provider change
-    [InlineData(UpdateSource.Api, null, 1)]    // a poll without one: held off, as in order
-    public void A_replayed_admin_correction_gives_way_only_to_what_would_have_replaced_it_in_order(UpdateSource later, long? newerProviderTime, int expected)
+    // A reload folds the raw arrays in from the row as "api" at raw_scores_timestamp (TsMatchRow.MergeInto): a newer admin
+    // correction's array looks like a poll made after an older correction, which must not beat it when replayed.
+    [Fact]
+    public void An_older_admin_correction_replayed_after_a_reload_does_not_beat_a_newer_one()
     {
-        var state = new MatchState();
-        FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
-        var correction = new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 5_000, HomeScores = Side(1), ProviderTimeAtCorrection = NowS - 200 };
-        FieldMerge.Apply(state, Score(later, Now - 3_000, 2, 2, 0) with { ProviderUpdateTime = newerProviderTime is long n ? NowS - n : null }, Now);
+        MatchState Row()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
+            return s;
+        }
 
-        FieldMerge.Apply(state, correction, Now, replay: true);
-        Assert.Equal(expected, state.HomeScore!.Value);
-        Assert.Equal(expected == 1 ? UpdateSource.Admin : later, state.HomeScore.Source);
+        // A's correction (row refused: 503 with home_score applied), then B's newer one (written by B).
+        var older = new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 20_000, HomeScores = Side(1) };
+        var newer = new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 10_000, HomeScores = Side(3) };
+        var b = Row();
+        FieldMerge.Apply(b, newer, Now);
+        var row = TsMatchRow.From("m1", b);
+
+        // A takes the lease again: grain state (saved before B's correction) + B's row, then the replay of A's correction.
+        var reloaded = Row();
+        row.MergeInto(reloaded);
+        Assert.Equal((3, UpdateSource.Admin), (reloaded.HomeScore!.Value, reloaded.HomeScore.Source));
+        FieldMerge.Apply(reloaded, older, Now, replay: true);
+        Assert.Equal((3, Now - 10_000), (reloaded.HomeScore!.Value, reloaded.HomeScore.ObservedAtMs));
+    }
+
+    // A push the old activation accepted after its correction (answered Applied, replacing the correction in order, as the
+    // next owner's later poll of the same score confirms) survives the hand-over's replay of both.
+    [Fact]
+    public void A_push_answered_applied_after_the_correction_survives_the_replay_of_both()
+    {
+        MatchState Row()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
+            return s;
+        }
+
+        var correction = new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 20_000, HomeScores = Side(1) };
+        var push = Score(UpdateSource.Mqtt, Now - 15_000, 2, 3, 0); // accepted by the old activation after its correction
+        var poll = Score(UpdateSource.Api, Now - 10_000, 2, 3, 0);  // the next owner's detail_live poll (no provider time)
+
+        var old = Row();
+        FieldMerge.Apply(old, correction, Now);
+        Assert.Equal(FieldOutcome.Applied, Field(FieldMerge.Apply(old, push, Now), "home_score").Outcome);
+
+        var inOrder = Row();
+        foreach (var u in new[] { correction, push, poll }) FieldMerge.Apply(inOrder, u, Now);
+        Assert.Equal(3, inOrder.HomeScore!.Value);
+
+        // The next owner decided its poll; the hand-over replays [correction, push] in their order.
+        var next = Row();
+        FieldMerge.Apply(next, poll, Now);
+        FieldMerge.Apply(next, correction, Now, replay: true);
+        FieldMerge.Apply(next, push, Now, replay: true);
+        Assert.Equal(3, next.HomeScore!.Value);
     }
 
     [Theory]
