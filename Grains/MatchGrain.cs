@@ -323,9 +323,9 @@ public sealed partial class MatchGrain(
         // activation's memory and still be missing from what a reload reads back. What is kept is decided again on
         // other state (a reload, a hand-over): an answered update without the kick-offs it was refused here, an
         // adopted one as handed over (its answer was given where it was first decided).
-        if (outcome.Result.AnyApplied || extrasChanged || correctionReason is not null || !bounded)
+        if ((outcome.Result.AnyApplied || extrasChanged || correctionReason is not null || !bounded) && (bounded ? outcome.Replayable : update) is { } kept)
         {
-            _owner.Accepted(bounded ? outcome.Replayable : update, extrasChanged);
+            _owner.Accepted(kept, extrasChanged);
         }
 
         if (!bounded && !outcome.Result.AnyApplied && !minuteChanged)

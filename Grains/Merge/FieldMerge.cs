@@ -32,7 +32,12 @@ public static partial class FieldMerge
     /// <summary>
     /// Applies <paramref name="u"/> to <paramref name="state"/> at <paramref name="nowMs"/>. <paramref name="replay"/>: an
     /// update an activation accepted before, decided again on other state (a reload at a lease re-take, a hand-over, a
-    /// migration): stale as a whole there, it still sets the kick-offs it carries (<see cref="StaleReplay"/>).
+    /// migration). Older by provider time than that state (another owner took a newer snapshot meanwhile) it is not stale
+    /// as a whole there: it was answered where it was first decided, before that snapshot. Its provider time is not taken
+    /// and every other field is decided by the rules, so it is superseded where that snapshot's value landed (a newer
+    /// observation wins) and stands where it did not (a status held as an unconfirmed regression, a score held as a
+    /// lagging snapshot, a field the snapshot left out); a sighting of a held regression counts toward its confirmation,
+    /// and a kick-off is set once as ever (invariant 7).
     /// </summary>
     public static MergeOutcome Apply(MatchState state, MatchUpdate u, long nowMs, bool replay = false)
     {
@@ -41,6 +46,7 @@ public static partial class FieldMerge
         var nowS = nowMs / 1000;
         var valuesBefore = ProviderValues(state);
         var providerChanged = false; // a strictly newer provider_update_time than the match held
+        var olderSnapshot = false; // a replay older by provider time than the state it meets
         // What a replay of this update may decide again (MergeOutcome.Replayable): not what was refused here for a
         // reason that depends on when it is decided (a kick-off set once, a provider time out of range of this now).
         var replayable = u;
@@ -61,19 +67,32 @@ public static partial class FieldMerge
             }
             else if (state.ProviderUpdateTime is long stored && put < stored)
             {
-                // The provider says this snapshot predates what is stored: stale as a whole.
-                return replay ? StaleReplay(state, u, nowS, events) : RejectWhole(u, RejectReasons.Stale, events);
+                // The provider says this snapshot predates what is stored: stale as a whole. A replay (above) observed before
+                // the snapshot that brought the stored provider time is decided field by field; observed after it (a lagging
+                // answer), or when that is not known here, it is superseded by that snapshot, kick-offs aside (StaleReplay).
+                if (!replay) return RejectWhole(u, RejectReasons.Stale, events);
+                if (state.ProviderUpdateSeenFor != stored || state.ProviderUpdateSeenAtMs is not long seen || u.ObservedAtMs >= seen)
+                {
+                    return StaleReplay(state, u, nowS, events);
+                }
+
+                olderSnapshot = true;
+                fields.Add(new("provider_update_time", FieldOutcome.Rejected, RejectReasons.Stale));
             }
             else
             {
                 var changed = state.ProviderUpdateTime != put;
                 providerChanged = changed;
                 state.ProviderUpdateTime = put;
+                if (state.ProviderUpdateSeenFor != put || u.ObservedAtMs < state.ProviderUpdateSeenAtMs)
+                {
+                    (state.ProviderUpdateSeenFor, state.ProviderUpdateSeenAtMs) = (put, u.ObservedAtMs);
+                }
                 fields.Add(new("provider_update_time", changed ? FieldOutcome.Applied : FieldOutcome.Unchanged));
             }
         }
 
-        if (u.Source == UpdateSource.Watchdog)
+        if (u.Source == UpdateSource.Watchdog && !olderSnapshot)
         {
             state.RepollRequested = false; // the re-poll arrived; a regression it still shows asks again below
         }
@@ -206,16 +225,18 @@ public static partial class FieldMerge
     {
         var names = PresentFields(u).ToList();
         if (names.Count == 0) names.Add("observed_at");
-        var replayable = u with { PhaseKickoffTs = null, FirstHalfKickoffTs = null, SecondHalfKickoffTs = null, OvertimeKickoffTs = null };
-        return new MergeOutcome(new ApplyResult(names.Select(n => new FieldResult(n, FieldOutcome.Rejected, reason)).ToList()), events, replayable);
+        // Nothing of it is replayed: answered refused as a whole, it must not land where it is decided again (kept only
+        // because grain-state data changed with it, e.g. the minute's basis, it would meet other state and other times).
+        return new MergeOutcome(new ApplyResult(names.Select(n => new FieldResult(n, FieldOutcome.Rejected, reason)).ToList()), events, null);
     }
 
     /// <summary>
-    /// A replayed update that is stale as a whole on the state it meets now (another owner wrote a newer provider time):
-    /// its newest-wins fields are superseded there by that newer snapshot, and refused with it. Its kick-offs are not: it
-    /// was answered where it was first decided, a kick-off is set once, and a snapshot that leaves the kick-off out does
-    /// not supersede it (invariant 7). A kick-off refused at that first decision is not replayed at all
-    /// (<see cref="MergeOutcome.Replayable"/>); one that meets a different kick-off here is blocked as any other.
+    /// A replayed update older by provider time than the state it meets, observed after the snapshot that brought the stored
+    /// provider time (or not known to be observed before it): superseded by that snapshot, as in the order "snapshot, then
+    /// this" (stale as a whole), except its kick-offs: it was answered where it was first decided, a kick-off is set once,
+    /// and a snapshot that leaves the kick-off out does not supersede it (invariant 7). A kick-off refused at that first
+    /// decision is not replayed at all (<see cref="MergeOutcome.Replayable"/>); one that meets a different kick-off here is
+    /// blocked as any other.
     /// </summary>
     private static MergeOutcome StaleReplay(MatchState state, MatchUpdate u, long nowS, List<MergeEvent> events)
     {

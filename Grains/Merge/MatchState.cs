@@ -24,6 +24,15 @@ public sealed class MatchState
     [Id(11)] public Provenanced<string>? AwayTeamId { get; set; }
     [Id(12)] public long? ProviderUpdateTime { get; set; }
 
+    /// <summary>
+    /// The earliest observation that brought <see cref="ProviderUpdateTime"/> (<see cref="ProviderUpdateSeenFor"/> says for
+    /// which provider time; another, e.g. a newer one folded in from a row, makes it unknown). A replayed update older by
+    /// provider time is decided field by field only when it was observed before that snapshot (FieldMerge.Apply).
+    /// Not a reason to save the state: it is saved with what is.
+    /// </summary>
+    [Id(70)] public long? ProviderUpdateSeenAtMs { get; set; }
+    [Id(71)] public long? ProviderUpdateSeenFor { get; set; }
+
     /// <summary>The derived minute: value (NULL when not live), display text, source, computed at.</summary>
     [Id(13)] public Provenanced<int?>? Minute { get; set; }
     [Id(14)] public string? MinuteText { get; set; }

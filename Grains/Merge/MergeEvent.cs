@@ -29,14 +29,15 @@ public sealed record ConfirmedScoreDrop(string Field, int From, int To) : MergeE
 
 /// <summary>
 /// The decisions on one update and what was noticed on the way. <paramref name="Replayable"/> is the update as its
-/// activation keeps it to decide again (a reload at a lease re-take, a hand-over): without the kick-offs refused here.
+/// activation keeps it to decide again (a reload at a lease re-take, a hand-over): without the kick-offs refused here;
+/// null for an update refused as a whole (nothing of it is kept).
 /// A kick-off is set once, so on other state (a row another owner wrote, where the value that blocked it is missing,
 /// e.g. because the update that set it is stale as a whole there) a refused value would land for good; every other
 /// field is decided again as it should be (last-writer-wins cannot let it beat the newer value that refused it, and a
 /// held regression or score drop needs its sighting).
 /// </summary>
 public sealed record MergeOutcome(Orleans.GoalGpt.Abstractions.ApplyResult Result, IReadOnlyList<MergeEvent> Events,
-    Orleans.GoalGpt.Abstractions.MatchUpdate Replayable);
+    Orleans.GoalGpt.Abstractions.MatchUpdate? Replayable);
 
 /// <summary>
 /// A phase's minute recomputed from a kick-off (or carried minute) that became known or was

@@ -153,6 +153,8 @@ public sealed partial class MatchOwnership(
     public async Task TickAsync(CancellationToken ct)
     {
         Trim();
+        // Memory: the list keeps the capacity of its busiest moment; a match with nothing unwritten gives it back.
+        if (_unwritten.Count == 0 && _unwritten.Capacity > 0) _unwritten.Capacity = 0;
         if (FencedOut) return;
         if (_lapsed is { } lapsed)
         {

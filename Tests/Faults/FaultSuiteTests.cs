@@ -214,6 +214,8 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
             concurrentOwners: true);
 
         Print(result.Figures.Line("duplicate activation", $"fenced-out writes {totals["goalgpt.fencing.fenced_out"]}, lock busy {totals["goalgpt.lock.busy"]}"));
+        // Invariant 7 names a duplicate activation: what either answered Applied lands (the replays decide it again).
+        Assert.Equal(0, result.Figures.Lost);
         Assert.Equal(0, result.Figures.StaleLanded);
         Assert.Equal(0, result.Figures.RegressionsWritten);
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -5,6 +6,7 @@ using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Ingest;
+using Orleans.GoalGpt.Grains.Merge;
 using Orleans.GoalGpt.Grains.Ownership;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.GoalGpt.Tests.Infrastructure;
@@ -239,6 +241,77 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
         // update that carried it is stale as a whole on the row: the snapshot that left it out does not supersede it.
         Assert.Equal(kickoff, row.FirstHalfKickoffTs);
         Assert.Equal(kickoff, held);
+    }
+
+    [Fact]
+    public async Task A_take_over_replay_of_polls_older_by_provider_time_than_a_held_snapshot_keeps_what_that_snapshot_did_not_supersede()
+    {
+        // The two-clusters fault scenario's lost statuses (da-123, da-71): activations without a lease answer polls Applied,
+        // a refresh of status 4 in one match, the provider's 4 -> 2 confirmed by two sightings >= 5 s apart in the other.
+        // Meanwhile the owner (the other cluster's activation) polls each match once more: 2, a first sighting it holds as an
+        // unconfirmed regression, so its row keeps the older 4 and only the provider time moves on. At the take-over each kept
+        // poll is older by provider time than the row: the replay refused them as stale as a whole, "superseded by that newer
+        // snapshot", although its status superseded nothing. The refresh and the confirmed regression were lost (invariant 7).
+        // Observed before that snapshot (its observation is in the owner's saved state), they are decided field by field.
+        var settings = new Dictionary<string, string?> { ["Locks:LeaseTtl"] = "00:00:03", ["Locks:AcquireTimeout"] = "00:00:00.200" };
+        await using var cluster = await GoalGptCluster.StartAsync(silos: 1, settings);
+        var refreshed = NewId("putrefresh");
+        var confirmed = NewId("putconfirm");
+        var t = Now - 60_000;
+        MatchUpdate Poll(long at, int status) => new() { Source = UpdateSource.Api, ObservedAtMs = at, StatusId = status, ProviderUpdateTime = at / 1000 };
+        async Task OwnerWritesAsync(string id, long epoch, long providerTime) => Assert.Empty(await cluster.Database.Table.UpsertAsync([new TsMatchRow
+        {
+            ExternalId = id, FenceToken = epoch, StatusId = 4, StatusSource = "api", StatusTimestamp = t, ProviderUpdateTime = providerTime,
+        }]));
+
+        // The owner holds each match's lock and has written its first poll (4).
+        var epochs = new Dictionary<string, long>();
+        foreach (var id in new[] { refreshed, confirmed })
+        {
+            await _redis.GetDatabase().StringSetAsync(MatchLocks.Key(id), "other-owner", TimeSpan.FromMinutes(1));
+            epochs[id] = await NextEpochAsync(cluster.Database, id);
+            await OwnerWritesAsync(id, epochs[id], t / 1000);
+        }
+
+        // No lease here: accepted in memory.
+        var refresh = await cluster.Grains.GetGrain<IMatchGrain>(refreshed).Apply(Poll(t + 1_000, 4));
+        Assert.Equal(FieldOutcome.Applied, Assert.Single(refresh.Fields, f => f.Field == "status_id").Outcome);
+        var b = cluster.Grains.GetGrain<IMatchGrain>(confirmed);
+        var held = await b.Apply(Poll(t + 1_000, 2));
+        Assert.Equal(RejectReasons.UnconfirmedRegression, Assert.Single(held.Fields, f => f.Field == "status_id").Reason);
+        var regression = await b.Apply(Poll(t + 7_000, 2));
+        Assert.Equal(FieldOutcome.Applied, Assert.Single(regression.Fields, f => f.Field == "status_id").Outcome);
+
+        // The owner's next poll shows 2 (held there): its row keeps 4 @ t, the provider time moves on, and the grain state it
+        // saves for the held regression records which observation brought that provider time. Then the owner goes.
+        var serializer = cluster.Cluster.ServiceProvider.GetRequiredService<Orleans.Serialization.Serializer>();
+        foreach (var id in new[] { refreshed, confirmed })
+        {
+            await OwnerWritesAsync(id, epochs[id], (t + 9_000) / 1000);
+            var owners = new MatchState
+            {
+                Status = new(4, UpdateSource.Api, t), ProviderUpdateTime = (t + 9_000) / 1000, ProviderUpdateSeenFor = (t + 9_000) / 1000,
+                ProviderUpdateSeenAtMs = t + 9_000, Regression = new RegressionCandidate(2, t + 9_000, t + 9_000), FenceToken = epochs[id],
+            };
+            await using (var cmd = cluster.Database.DataSource.CreateCommand(
+                "INSERT INTO match_state (grain_id, version, state) VALUES (@id, 1, @state) ON CONFLICT (grain_id) DO UPDATE SET state = @state, version = match_state.version + 1"))
+            {
+                cmd.Parameters.AddWithValue("id", $"match/{id}");
+                cmd.Parameters.AddWithValue("state", serializer.SerializeToArray(owners));
+                Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+            }
+
+            await _redis.GetDatabase().KeyDeleteAsync(MatchLocks.Key(id));
+        }
+
+        await cluster.PersistAndFlushAsync([refreshed, confirmed]);
+        var rows = await cluster.Database.Table.ReadAllAsync();
+        var (r, c) = (rows[refreshed], rows[confirmed]);
+        output.WriteLine($"refresh: row {r.StatusId} @ {r.StatusTimestamp} (answered 4 @ {t + 1_000}); regression: row {c.StatusId} @ {c.StatusTimestamp} " +
+            $"confirmed {c.StatusConfirmed} (answered 2 @ {t + 7_000}); epochs {r.FenceToken}, {c.FenceToken}");
+        Assert.True(r.FenceToken > epochs[refreshed] && c.FenceToken > epochs[confirmed], "written by the take-over");
+        Assert.Equal((4, t + 1_000), (r.StatusId, r.StatusTimestamp));
+        Assert.Equal((2, t + 7_000, true), (c.StatusId, c.StatusTimestamp, c.StatusConfirmed));
     }
 
     [Fact]

@@ -215,7 +215,7 @@ public sealed class FieldMergeTests
         // Set once: a replay on state without the kick-off that blocked this one (OwnershipTests.A_take_over_replay_…) would set it.
         var state = new MatchState();
         var set = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 3000, 2, 0, 0, NowS - 600), Now);
-        Assert.Equal(NowS - 600, set.Replayable.PhaseKickoffTs);
+        Assert.Equal(NowS - 600, set.Replayable!.PhaseKickoffTs);
 
         var attempt = Score(UpdateSource.Api, Now - 2000, 2, 1, 0, NowS - 480) with { SecondHalfKickoffTs = NowS + 600 };
         var blocked = FieldMerge.Apply(state, attempt, Now);
@@ -224,11 +224,11 @@ public sealed class FieldMergeTests
         Assert.Equal(RejectReasons.ImplausibleKickoff, Field(blocked, "second_half_kickoff_ts").Reason);
         Assert.Equal(attempt with { PhaseKickoffTs = null, SecondHalfKickoffTs = null }, blocked.Replayable);
 
-        // Stale as a whole: every kick-off refused with it.
+        // Stale as a whole: nothing of it is replayed.
         FieldMerge.Apply(state, new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = Now - 1500, ProviderUpdateTime = NowS - 10 }, Now);
         var whole = FieldMerge.Apply(state, attempt with { ProviderUpdateTime = NowS - 20 }, Now);
         Assert.All(whole.Result.Fields, f => Assert.Equal(RejectReasons.Stale, f.Reason));
-        Assert.Equal(attempt with { ProviderUpdateTime = NowS - 20, PhaseKickoffTs = null, SecondHalfKickoffTs = null }, whole.Replayable);
+        Assert.Null(whole.Replayable);
     }
 
     [Fact]
@@ -245,7 +245,8 @@ public sealed class FieldMergeTests
         var state = Row();
         var accepted = Score(UpdateSource.Api, Now - 2000, 2, 1, 0, NowS - 3000) with { ProviderUpdateTime = NowS - 10, SecondHalfKickoffTs = NowS - 200 };
 
-        // Decided afresh it is stale as a whole; replayed, its kick-offs are set and its scores and status stay superseded.
+        // Decided afresh it is stale as a whole; replayed, its kick-offs are set and its scores and status stay superseded
+        // (that snapshot's newer observations stand; where they did not land, see the test below).
         Assert.All(FieldMerge.Apply(Row(), accepted, Now).Result.Fields, f => Assert.Equal(RejectReasons.Stale, f.Reason));
         var replayed = FieldMerge.Apply(state, accepted, Now, replay: true);
         Assert.Equal(FieldOutcome.Applied, Field(replayed, "first_half_kickoff_ts").Outcome);
@@ -259,6 +260,43 @@ public sealed class FieldMergeTests
         var other = FieldMerge.Apply(state, accepted with { PhaseKickoffTs = NowS - 2900 }, Now, replay: true);
         Assert.Equal(RejectReasons.KickoffOverwriteBlocked, Field(other, "first_half_kickoff_ts").Reason);
         Assert.Equal(NowS - 3000, state.FirstHalfKickoff.Value);
+    }
+
+    [Fact]
+    public void A_replay_stale_as_a_whole_is_superseded_only_where_the_newer_snapshot_landed()
+    {
+        // The state another owner left: its newer snapshot (provider time NowS - 1) showed 2, held as an unconfirmed
+        // regression: the status register stays 4 @ Now - 10 s, only the provider time moved on.
+        MatchState Reloaded()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Status(UpdateSource.Api, Now - 10_000, 4) with { ProviderUpdateTime = NowS - 10 }, Now);
+            var held = FieldMerge.Apply(s, Status(UpdateSource.Api, Now - 1_000, 2) with { ProviderUpdateTime = NowS - 1 }, Now);
+            Assert.Equal(RejectReasons.UnconfirmedRegression, Field(held, "status_id").Reason);
+            return s;
+        }
+
+        // A refresh of 4 answered Applied by an activation that had not seen that snapshot: nothing newer stands in the register.
+        var state = Reloaded();
+        var refresh = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 9_000, 4) with { ProviderUpdateTime = NowS - 9 }, Now, replay: true);
+        Assert.Equal(FieldOutcome.Applied, Field(refresh, "status_id").Outcome);
+        Assert.Equal(RejectReasons.Stale, Field(refresh, "provider_update_time").Reason);
+        Assert.Equal((4, Now - 9_000, NowS - 1), (state.Status!.Value, state.Status.ObservedAtMs, state.ProviderUpdateTime));
+        Assert.Equal(2, state.Regression?.Status); // observed before the held sighting: the candidate stands
+
+        // Sightings of 2 older by provider time count toward the confirmation, as they did where they were answered.
+        state = Reloaded();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 8_000, 2) with { ProviderUpdateTime = NowS - 8 }, Now, replay: true);
+        var confirmed = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 2_000, 2) with { ProviderUpdateTime = NowS - 2 }, Now, replay: true);
+        Assert.Equal(FieldOutcome.Applied, Field(confirmed, "status_id").Outcome);
+        Assert.Equal((2, Now - 2_000, true), (state.Status!.Value, state.Status.ObservedAtMs, state.StatusConfirmed));
+
+        // Where the newer snapshot did land, it supersedes the replay (last-writer-wins), as before.
+        state = Reloaded();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 500, 4) with { ProviderUpdateTime = NowS }, Now);
+        var superseded = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 9_000, 4) with { ProviderUpdateTime = NowS - 9 }, Now, replay: true);
+        Assert.Equal(FieldOutcome.Unchanged, Field(superseded, "status_id").Outcome);
+        Assert.Equal(Now - 500, state.Status!.ObservedAtMs);
     }
 
     [Fact]
@@ -281,7 +319,7 @@ public sealed class FieldMergeTests
 
         // Four minutes later the lease is taken again: the reload replays what the activation kept (MergeOutcome.Replayable).
         var reloaded = row();
-        FieldMerge.Apply(reloaded, first.Replayable, Now, replay: true);
+        FieldMerge.Apply(reloaded, first.Replayable!, Now, replay: true);
         var providerTimeAfterReplay = reloaded.ProviderUpdateTime;
 
         // The provider's next poll, with its real change time: as after the first decision, it must apply.
@@ -316,7 +354,7 @@ public sealed class FieldMergeTests
 
         // The row holds the correction (it was written); the lease re-take replays the kept poll.
         var reloaded = Row();
-        var replayed = FieldMerge.Apply(reloaded, first.Replayable, Now, replay: true);
+        var replayed = FieldMerge.Apply(reloaded, first.Replayable!, Now, replay: true);
         Assert.Equal((1, UpdateSource.Admin), (reloaded.HomeScore!.Value, reloaded.HomeScore.Source));
         Assert.NotEqual(FieldOutcome.Applied, Field(replayed, "home_score").Outcome);
     }
@@ -783,5 +821,127 @@ public sealed class FieldMergeTests
         var newGoal = FieldMerge.Apply(state, Score(UpdateSource.Api, T + 5_000, 2, 3, 0), Now);
         Assert.Equal(FieldOutcome.Applied, Field(newGoal, "home_score").Outcome);
         Assert.Equal(3, state.HomeScore!.Value);
+    }
+
+    // ---- Review 2 of the replay of updates older by provider time (FieldMerge.Apply(..., replay: true)) ----
+
+    [Fact]
+    public void A_poll_refused_as_stale_as_a_whole_is_not_kept_to_replay_when_the_minute_clock_changed_with_it()
+    {
+        // The owner's row: second half, 2-1 at provider time NowS - 5 (polled at Now - 20 s); the second half's kick-off
+        // is unknown, so the minute is estimated and its basis is what grain state keeps (MatchStateExtras).
+        var owner = new MatchState();
+        FieldMerge.Apply(owner, Score(UpdateSource.Api, Now - 3_600_000, 2, 0, 0, NowS - 3_600) with { ProviderUpdateTime = NowS - 3_600 }, Now);
+        FieldMerge.Apply(owner, Score(UpdateSource.Api, Now - 20_000, 4, 2, 1) with { ProviderUpdateTime = NowS - 5 }, Now);
+        MinuteClock.Recompute(owner, Now);
+        var row = TsMatchRow.From("m", owner);
+        MatchState Reload()
+        {
+            var s = new MatchState();
+            row.MergeInto(s);
+            return s;
+        }
+
+        // An activation without the lease starts from that row (no grain state saved with this basis). Its first update
+        // is a lagging answer: requested at Now - 10 s, the provider's snapshot of NowS - 60 (1-1).
+        var state = Reload();
+        var lagging = Score(UpdateSource.Api, Now - 10_000, 4, 1, 1) with { ProviderUpdateTime = NowS - 60 };
+
+        // MatchGrain.ApplyOne, step by step.
+        var extrasBefore = MatchStateExtras.Of(state);
+        var first = FieldMerge.Apply(state, lagging, Now);
+        MinuteClock.Recompute(state, Now);
+        var extrasChanged = MatchStateExtras.Of(state) != extrasBefore;
+
+        // Answered "rejected: stale" whole, yet kept: ApplyOne keeps outcome.Replayable when extrasChanged.
+        Assert.All(first.Result.Fields, f => Assert.Equal(RejectReasons.Stale, f.Reason));
+        Assert.True(extrasChanged);
+        Assert.Equal(2, state.HomeScore!.Value);
+
+        // Refused whole where it was decided (the newer snapshot was there first): nothing of it is kept to replay, so
+        // nothing of it can land at the lease take (it did: 1-1 replaced 2-1, counted as a VAR correction).
+        Assert.Null(first.Replayable);
+    }
+
+    [Fact]
+    public void A_replayed_lagging_poll_older_by_provider_time_ends_in_a_state_one_delivery_order_reaches()
+    {
+        // The row both activations started from: second half, 1-1, provider time NowS - 600.
+        MatchState Base()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 600_000, 4, 1, 1) with { ProviderUpdateTime = NowS - 600 }, Now);
+            return s;
+        }
+
+        // The owner's poll: full time, 2-1, provider time NowS - 30, requested at Now - 20 s.
+        var final = Score(UpdateSource.Api, Now - 20_000, 8, 2, 1) with { ProviderUpdateTime = NowS - 30 };
+        // The lease-less activation's poll, requested later (Now - 10 s) and answered from a lagging API:
+        // the provider's snapshot of NowS - 120, still 1-1 in the second half. Answered Applied there (status refreshed).
+        var lagging = Score(UpdateSource.Api, Now - 10_000, 4, 1, 1) with { ProviderUpdateTime = NowS - 120 };
+        Assert.True(FieldMerge.Apply(Base(), lagging, Now).Result.AnyApplied);
+
+        static (int Status, int Home, int Away) Of(MatchState s) => (s.Status!.Value, s.HomeScore!.Value, s.AwayScore!.Value);
+        var finalFirst = Base();
+        FieldMerge.Apply(finalFirst, final, Now);
+        FieldMerge.Apply(finalFirst, lagging, Now);
+        var laggingFirst = Base();
+        FieldMerge.Apply(laggingFirst, lagging, Now);
+        FieldMerge.Apply(laggingFirst, final, Now);
+
+        // The take-over: the owner's row (final) reloaded, the lagging poll replayed.
+        var takeOver = Base();
+        FieldMerge.Apply(takeOver, final, Now);
+        FieldMerge.Apply(takeOver, lagging, Now, replay: true);
+
+        // One activation receiving both decides (8, 2-1) or (4, 1-1). Decided field by field, the replay (observed after the
+        // newer snapshot) left "full time 1-1", which no snapshot showed; superseded by that snapshot, it leaves (8, 2-1).
+        Assert.Equal((8, 2, 1), Of(finalFirst));
+        Assert.Equal((4, 1, 1), Of(laggingFirst));
+        Assert.Contains(Of(takeOver), new[] { Of(finalFirst), Of(laggingFirst) });
+    }
+
+    [Fact]
+    public void A_replayed_watchdog_poll_observed_after_the_held_sighting_leaves_the_regression_and_its_repoll()
+    {
+        // The owner's state: 4, then its newer snapshot (provider time NowS - 10) shows 2: held, re-poll requested.
+        var state = new MatchState();
+        FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 60_000, 4) with { ProviderUpdateTime = NowS - 60 }, Now);
+        var held = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 20_000, 2) with { ProviderUpdateTime = NowS - 10 }, Now);
+        Assert.Equal(RejectReasons.UnconfirmedRegression, Field(held, "status_id").Reason);
+        Assert.True(state.RepollRequested);
+
+        // A watchdog re-poll answered Applied by a lease-less activation, requested at Now - 15 s but answered with the
+        // provider's snapshot of NowS - 30 (before the one that showed 2): older by provider time where it is replayed.
+        var watchdog = Status(UpdateSource.Watchdog, Now - 15_000, 4) with { ProviderUpdateTime = NowS - 30 };
+        FieldMerge.Apply(state, watchdog, Now, replay: true);
+
+        // Observed after the snapshot that showed 2 (and brought the stored provider time): superseded by it, nothing changes.
+        Assert.True(state.RepollRequested);
+        Assert.Equal(2, state.Regression?.Status);
+    }
+
+    [Fact]
+    public void An_update_refused_whole_as_out_of_range_is_not_kept_to_replay()
+    {
+        var owner = new MatchState();
+        FieldMerge.Apply(owner, Score(UpdateSource.Api, Now - 3_600_000, 2, 0, 0, NowS - 3_600), Now);
+        FieldMerge.Apply(owner, Score(UpdateSource.Api, Now - 20_000, 4, 2, 1), Now);
+        MinuteClock.Recompute(owner, Now);
+        var row = TsMatchRow.From("m", owner);
+        var state = new MatchState();
+        row.MergeInto(state);
+
+        // Stamped by a poller whose clock is 6 min ahead: refused whole here, kept (the minute clock changed grain-state data).
+        var ahead = Score(UpdateSource.Api, Now + 360_000, 4, 0, 1);
+        var extrasBefore = MatchStateExtras.Of(state);
+        var first = FieldMerge.Apply(state, ahead, Now);
+        MinuteClock.Recompute(state, Now);
+        Assert.All(first.Result.Fields, f => Assert.Equal(RejectReasons.OutOfRange, f.Reason));
+        Assert.True(MatchStateExtras.Of(state) != extrasBefore);
+
+        // Not kept to replay: 2 minutes later (a lease re-take) it would be in range, land, and its future time would beat
+        // every real poll for minutes.
+        Assert.Null(first.Replayable);
     }
 }
