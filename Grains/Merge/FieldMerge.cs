@@ -68,10 +68,10 @@ public static partial class FieldMerge
             else if (state.ProviderUpdateTime is long stored && put < stored)
             {
                 // The provider says this snapshot predates what is stored: stale as a whole. A replay (above) observed before
-                // the snapshot that brought the stored provider time is decided field by field; observed after it (a lagging
-                // answer), or when that is not known here, it is superseded by that snapshot, kick-offs aside (StaleReplay).
+                // every snapshot newer than it that this state took is decided field by field; observed after one (a lagging
+                // answer), or when that is not known here, it is superseded by them, kick-offs aside (StaleReplay).
                 if (!replay) return RejectWhole(u, RejectReasons.Stale, events);
-                if (state.ProviderUpdateSeenFor != stored || state.ProviderUpdateSeenAtMs is not long seen || u.ObservedAtMs >= seen)
+                if (ProviderTimes.FirstSeenAfter(state, put, stored) is not long seen || u.ObservedAtMs >= seen)
                 {
                     return StaleReplay(state, u, nowS, events);
                 }
@@ -84,10 +84,8 @@ public static partial class FieldMerge
                 var changed = state.ProviderUpdateTime != put;
                 providerChanged = changed;
                 state.ProviderUpdateTime = put;
-                if (state.ProviderUpdateSeenFor != put || u.ObservedAtMs < state.ProviderUpdateSeenAtMs)
-                {
-                    (state.ProviderUpdateSeenFor, state.ProviderUpdateSeenAtMs) = (put, u.ObservedAtMs);
-                }
+                // A replay is no sighting: it was observed where it was first decided, on other state.
+                if (!replay) ProviderTimes.Seen(state, put, u.ObservedAtMs);
                 fields.Add(new("provider_update_time", changed ? FieldOutcome.Applied : FieldOutcome.Unchanged));
             }
         }

@@ -25,13 +25,12 @@ public sealed class MatchState
     [Id(12)] public long? ProviderUpdateTime { get; set; }
 
     /// <summary>
-    /// The earliest observation that brought <see cref="ProviderUpdateTime"/> (<see cref="ProviderUpdateSeenFor"/> says for
-    /// which provider time; another, e.g. a newer one folded in from a row, makes it unknown). A replayed update older by
-    /// provider time is decided field by field only when it was observed before that snapshot (FieldMerge.Apply).
-    /// Not a reason to save the state: it is saved with what is.
+    /// The last few provider times this state took, each with the earliest observation that brought it, as pairs
+    /// <c>[time, seenAtMs, …]</c> in ascending time (<see cref="ProviderTimes"/>). A replayed update older by provider time
+    /// is decided field by field only when it was observed before every snapshot newer than it (FieldMerge.Apply). Not a
+    /// reason to save the state: it is saved with what is.
     /// </summary>
-    [Id(70)] public long? ProviderUpdateSeenAtMs { get; set; }
-    [Id(71)] public long? ProviderUpdateSeenFor { get; set; }
+    [Id(72)] public long[]? ProviderTimesSeen { get; set; }
 
     /// <summary>The derived minute: value (NULL when not live), display text, source, computed at.</summary>
     [Id(13)] public Provenanced<int?>? Minute { get; set; }

@@ -290,8 +290,8 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
             await OwnerWritesAsync(id, epochs[id], (t + 9_000) / 1000);
             var owners = new MatchState
             {
-                Status = new(4, UpdateSource.Api, t), ProviderUpdateTime = (t + 9_000) / 1000, ProviderUpdateSeenFor = (t + 9_000) / 1000,
-                ProviderUpdateSeenAtMs = t + 9_000, Regression = new RegressionCandidate(2, t + 9_000, t + 9_000), FenceToken = epochs[id],
+                Status = new(4, UpdateSource.Api, t), ProviderUpdateTime = (t + 9_000) / 1000, ProviderTimesSeen = [t / 1000, t, (t + 9_000) / 1000, t + 9_000],
+                Regression = new RegressionCandidate(2, t + 9_000, t + 9_000), FenceToken = epochs[id],
             };
             await using (var cmd = cluster.Database.DataSource.CreateCommand(
                 "INSERT INTO match_state (grain_id, version, state) VALUES (@id, 1, @state) ON CONFLICT (grain_id) DO UPDATE SET state = @state, version = match_state.version + 1"))

@@ -944,4 +944,98 @@ public sealed class FieldMergeTests
         // every real poll for minutes.
         Assert.Null(first.Replayable);
     }
+    // ---- Review 3: the replay rule checks only the snapshot that brought the stored provider time ----
+
+    [Fact]
+    public void The_provider_times_kept_are_the_last_four_and_an_older_ones_observation_folds_into_the_next()
+    {
+        var state = new MatchState();
+        long[] seenAt = [500, 100, 700, 900, 800, 600]; // provider times 10..15, observed out of order
+        for (var i = 0; i < seenAt.Length; i++) ProviderTimes.Seen(state, 10 + i, seenAt[i]);
+        ProviderTimes.Seen(state, 14, 650); // the same provider time seen earlier elsewhere: the earlier observation counts
+        Assert.Equal([12, 100, 13, 900, 14, 650, 15, 600], state.ProviderTimesSeen!);
+        Assert.Equal(100, ProviderTimes.FirstSeenAfter(state, 11, stored: 15)); // the folded-in bound: stricter, never laxer
+        Assert.Equal(600, ProviderTimes.FirstSeenAfter(state, 13, stored: 15));
+        Assert.Null(ProviderTimes.FirstSeenAfter(state, 13, stored: 16)); // the newest came from a row: not known
+    }
+
+    [Fact]
+    public void A_replayed_poll_older_than_an_intermediate_snapshot_delivered_before_it_was_requested_does_not_confirm_a_regression()
+    {
+        // The row both activations started from: second half, provider time NowS - 600.
+        MatchState Base()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Status(UpdateSource.Api, Now - 600_000, 4) with { ProviderUpdateTime = NowS - 600 }, Now);
+            return s;
+        }
+
+        // Owner B: V (provider time NowS - 40, requested Now - 30 s, answered by Now - 29 s) still shows 4.
+        var v = Status(UpdateSource.Api, Now - 30_000, 4) with { ProviderUpdateTime = NowS - 40 };
+        // Lease-less A (memory: the base row): U requested at Now - 20 s, AFTER V was delivered, answered from a lagging
+        // API with the provider's snapshot of NowS - 100 (older than V's): shows 2. Held there, kept (its sighting).
+        var u = Status(UpdateSource.Api, Now - 20_000, 2) with { ProviderUpdateTime = NowS - 100 };
+        var a = Base();
+        var extrasBefore = MatchStateExtras.Of(a);
+        var atA = FieldMerge.Apply(a, u, Now);
+        Assert.NotNull(atA.Replayable);
+        Assert.True(MatchStateExtras.Of(a) != extrasBefore); // MatchGrain.ApplyOne keeps it (extrasChanged)
+        // Owner B: S (provider time NowS - 5, requested Now - 10 s) shows 2: held as an unconfirmed regression (saved state).
+        var s = Status(UpdateSource.Api, Now - 10_000, 2) with { ProviderUpdateTime = NowS - 5 };
+
+        // One activation receiving the same updates: V was delivered before U was requested, so V precedes U in every
+        // order consistent with real time, and U (older provider time than V) is stale as a whole: 4 stays, 2 held.
+        var vus = Base();
+        FieldMerge.Apply(vus, v, Now); FieldMerge.Apply(vus, u, Now); FieldMerge.Apply(vus, s, Now);
+        var vsu = Base();
+        FieldMerge.Apply(vsu, v, Now); FieldMerge.Apply(vsu, s, Now); FieldMerge.Apply(vsu, u, Now);
+        Assert.Equal(4, vus.Status!.Value);
+        Assert.Equal(4, vsu.Status!.Value);
+
+        // A takes the lease: B's state (V, S) reloaded, U replayed. U was observed before S (the snapshot that brought
+        // the stored provider time), so it is decided field by field: it beats V's status by observation time and its
+        // stale sighting of 2 (10 s before S's) confirms the regression 4 -> 2.
+        var takeOver = Base();
+        FieldMerge.Apply(takeOver, v, Now);
+        FieldMerge.Apply(takeOver, s, Now);
+        var replayed = FieldMerge.Apply(takeOver, u, Now, replay: true);
+        Assert.DoesNotContain(replayed.Events, e => e is ConfirmedRegression);
+        Assert.Equal(4, takeOver.Status!.Value);
+    }
+
+    [Fact]
+    public void A_replayed_poll_older_than_an_intermediate_snapshot_delivered_before_it_was_requested_does_not_undo_its_goal()
+    {
+        MatchState Base()
+        {
+            var s = new MatchState();
+            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 600_000, 4, 0, 0) with { ProviderUpdateTime = NowS - 600 }, Now);
+            return s;
+        }
+
+        // Owner B: V (NowS - 40, requested Now - 30 s, delivered by Now - 29 s) shows the goal, 1-0.
+        var v = Score(UpdateSource.Api, Now - 30_000, 4, 1, 0) with { ProviderUpdateTime = NowS - 40 };
+        // Lease-less A: U requested at Now - 20 s, answered with the provider's snapshot of NowS - 100: 0-0. Applied there.
+        var u = Score(UpdateSource.Api, Now - 20_000, 4, 0, 0) with { ProviderUpdateTime = NowS - 100 };
+        var atA = FieldMerge.Apply(Base(), u, Now);
+        Assert.True(atA.Result.AnyApplied);
+        Assert.NotNull(atA.Replayable);
+        // Owner B: S (NowS - 5, requested Now - 10 s) without score arrays (rejected at the edge as malformed).
+        var s = Status(UpdateSource.Api, Now - 10_000, 4) with { ProviderUpdateTime = NowS - 5 };
+
+        // One activation: V precedes U in every order consistent with real time; U is stale as a whole: 1-0.
+        var vus = Base();
+        FieldMerge.Apply(vus, v, Now); FieldMerge.Apply(vus, u, Now); FieldMerge.Apply(vus, s, Now);
+        var vsu = Base();
+        FieldMerge.Apply(vsu, v, Now); FieldMerge.Apply(vsu, s, Now); FieldMerge.Apply(vsu, u, Now);
+        Assert.Equal(1, vus.HomeScore!.Value);
+        Assert.Equal(1, vsu.HomeScore!.Value);
+
+        // The take-over replays U on B's state: observed before S, decided field by field, its 0 beats V's 1 (a VAR correction).
+        var takeOver = Base();
+        FieldMerge.Apply(takeOver, v, Now);
+        FieldMerge.Apply(takeOver, s, Now);
+        FieldMerge.Apply(takeOver, u, Now, replay: true);
+        Assert.Equal(1, takeOver.HomeScore!.Value);
+    }
 }
