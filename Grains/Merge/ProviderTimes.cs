@@ -10,9 +10,20 @@ public static class ProviderTimes
     public const int Kept = 4;
 
     /// <summary>A snapshot with provider time <paramref name="time"/>, observed at <paramref name="seenAtMs"/>, was taken.</summary>
+    /// <remarks>On every update with a provider time: in place, one array per match ([time, seenAtMs] pairs ascending, unused
+    /// pairs at the front as <see cref="long.MinValue"/>), no allocation after the first.</remarks>
     public static void Seen(MatchState state, long time, long seenAtMs)
     {
-        var pairs = state.ProviderTimesSeen ?? [];
+        var pairs = state.ProviderTimesSeen;
+        if (pairs is not { Length: Kept * 2 })
+        {
+            pairs = new long[Kept * 2];
+            Array.Fill(pairs, long.MinValue);
+            var old = state.ProviderTimesSeen ?? [];
+            Array.Copy(old, Math.Max(0, old.Length - pairs.Length), pairs, Math.Max(0, pairs.Length - old.Length), Math.Min(old.Length, pairs.Length));
+            state.ProviderTimesSeen = pairs;
+        }
+
         for (var i = 0; i < pairs.Length; i += 2)
         {
             if (pairs[i] != time) continue;
@@ -20,34 +31,21 @@ public static class ProviderTimes
             return;
         }
 
-        var list = new List<long>(pairs.Length + 2);
-        var added = false;
-        for (var i = 0; i < pairs.Length; i += 2)
+        // Insert in order: shift the lower ones one pair to the front; the lowest goes, its observation folded into the next.
+        var at = 0;
+        while (at < pairs.Length && pairs[at] < time) at += 2;
+        if (at == 0)
         {
-            if (!added && time < pairs[i])
-            {
-                list.Add(time);
-                list.Add(seenAtMs);
-                added = true;
-            }
-
-            list.Add(pairs[i]);
-            list.Add(pairs[i + 1]);
+            // Older than every kept one while all are kept (not reached: a provider time older than the stored one is
+            // refused before it is taken): its observation bounds every newer one, so it folds into the oldest kept.
+            pairs[1] = Math.Min(pairs[1], seenAtMs);
+            return;
         }
 
-        if (!added)
-        {
-            list.Add(time);
-            list.Add(seenAtMs);
-        }
-
-        while (list.Count > Kept * 2)
-        {
-            list[3] = Math.Min(list[1], list[3]);
-            list.RemoveRange(0, 2);
-        }
-
-        state.ProviderTimesSeen = [.. list];
+        if (pairs[0] != long.MinValue && pairs[2] != long.MinValue) pairs[3] = Math.Min(pairs[1], pairs[3]);
+        Array.Copy(pairs, 2, pairs, 0, at - 2);
+        pairs[at - 2] = time;
+        pairs[at - 1] = seenAtMs;
     }
 
     /// <summary>
@@ -61,6 +59,7 @@ public static class ProviderTimes
         var knowsStored = false;
         for (var i = 0; i < pairs.Length; i += 2)
         {
+            if (pairs[i] == long.MinValue) continue;
             if (pairs[i] == stored) knowsStored = true;
             if (pairs[i] > time && (first is null || pairs[i + 1] < first)) first = pairs[i + 1];
         }

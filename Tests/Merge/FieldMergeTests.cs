@@ -957,6 +957,8 @@ public sealed class FieldMergeTests
         Assert.Equal(100, ProviderTimes.FirstSeenAfter(state, 11, stored: 15)); // the folded-in bound: stricter, never laxer
         Assert.Equal(600, ProviderTimes.FirstSeenAfter(state, 13, stored: 15));
         Assert.Null(ProviderTimes.FirstSeenAfter(state, 13, stored: 16)); // the newest came from a row: not known
+        ProviderTimes.Seen(state, 11, 50); // older than every kept one: its observation folds into the oldest kept
+        Assert.Equal([12, 50, 13, 900, 14, 650, 15, 600], state.ProviderTimesSeen!);
     }
 
     [Fact]
