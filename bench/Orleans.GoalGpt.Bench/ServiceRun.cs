@@ -23,6 +23,9 @@ public sealed record RunResult
     public double? GrainApplyP99Ms { get; init; }
     public double? LagP50Ms { get; init; }
     public double? LagP99Ms { get; init; }
+
+    /// <summary>Lag p99 of what was sent after the step's first 5 s (n/a for the baseline: no separate reader).</summary>
+    public double? LagP99AfterStartMs { get; init; }
     public double? LagMaxMs { get; init; }
     public long? LagSamples { get; init; }
     public long? LagNeverVisible { get; init; }
@@ -46,6 +49,9 @@ public sealed record RunResult
     public required CpuSample CpuPercent { get; init; }
     public double? MemoryKiBPerMatch { get; init; }
     public double? ActivationSeconds { get; init; }
+
+    /// <summary>The silo's garbage collections during the activation (gen-0 count, which includes gen-1 and gen-2) and their pause.</summary>
+    public string? ActivationGc { get; init; }
     /// <summary>Matches active in the silo (the live ones and, with <c>--tracked</c>, the others given a full snapshot first); null: only the live ones.</summary>
     public int? Tracked { get; init; }
     /// <summary>Time to activate the tracked, not live, matches with their snapshots (retrying what the write-behind bound refused).</summary>
@@ -87,9 +93,12 @@ public static class ServiceRun
         hist.Reset();
         silo.Warnings.Reset();
         using var runtime = new RuntimeSampler();
+        var (gcsBefore, pauseBefore) = (GC.CollectionCount(0), GC.GetTotalPauseDuration());
         var activation = Stopwatch.StartNew();
         await ForEachAsync(workload.Ids, ActivationParallelism, id => grains.GetGrain<IMatchGrain>(id).GetSnapshot());
         activation.Stop();
+        // What the silo's GC took from the activation (every claim in flight waits through a pause): collections, ms paused.
+        var activationGc = $"{GC.CollectionCount(0) - gcsBefore} GCs, {(GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds:F0} ms paused";
         var lockP50 = hist.P("goalgpt.lock.acquire.duration", 50);
         var lockP99 = hist.P("goalgpt.lock.acquire.duration", 99);
         var lockPhases = string.Join(" / ", new[] { "queued", "redis", "epoch" }.Select(p => hist.P($"goalgpt.lock.claim.phase.duration/{p}", 99).ToString("F1", System.Globalization.CultureInfo.InvariantCulture)));
@@ -158,6 +167,7 @@ public static class ServiceRun
             GrainApplyP99Ms = hist.P("goalgpt.apply.duration", 99),
             LagP50Ms = gen.LagP50Ms,
             LagP99Ms = gen.LagP99Ms,
+            LagP99AfterStartMs = gen.LagP99AfterStartMs,
             LagMaxMs = gen.LagMaxMs,
             LagSamples = gen.LagSamples,
             LagNeverVisible = gen.LagNeverVisible,
@@ -179,6 +189,7 @@ public static class ServiceRun
             Tracked = trackedSeconds is null ? null : tracked,
             TrackedActivationSeconds = trackedSeconds,
             ActivationSeconds = activation.Elapsed.TotalSeconds,
+            ActivationGc = activationGc,
             WrongFields = check.Wrong,
             FieldsChecked = check.Fields,
             MatchesChecked = check.Matches,
