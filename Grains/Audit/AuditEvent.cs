@@ -163,9 +163,9 @@ public static class AuditEvents
         "competition_id" => u.CompetitionId,
         "home_team_id" => u.HomeTeamId,
         "away_team_id" => u.AwayTeamId,
-        "first_half_kickoff_ts" => Num(u.FirstHalfKickoffTs ?? (u.StatusId == MatchPhases.FirstHalf ? u.PhaseKickoffTs : null)),
-        "second_half_kickoff_ts" => Num(u.SecondHalfKickoffTs ?? (u.StatusId == MatchPhases.SecondHalf ? u.PhaseKickoffTs : null)),
-        "overtime_kickoff_ts" => Num(u.OvertimeKickoffTs ?? (u.StatusId == MatchPhases.Overtime ? u.PhaseKickoffTs : null)),
+        "first_half_kickoff_ts" => Num(u.FirstHalfKickoffTs ?? (Phase(u) == MatchPhases.FirstHalf ? u.PhaseKickoffTs : null)),
+        "second_half_kickoff_ts" => Num(u.SecondHalfKickoffTs ?? (Phase(u) == MatchPhases.SecondHalf ? u.PhaseKickoffTs : null)),
+        "overtime_kickoff_ts" => Num(u.OvertimeKickoffTs ?? (Phase(u) == MatchPhases.Overtime ? u.PhaseKickoffTs : null)),
         "minute" => Num(u.Minute),
         "provider_update_time" => Num(u.ProviderUpdateTime),
         "observed_at" => Num(u.ObservedAtMs),
@@ -173,6 +173,9 @@ public static class AuditEvents
     };
 
     private static string? Num(long? v) => v?.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The phase the update's score array names (status 6, the deprecated overtime, is overtime: rule 3).</summary>
+    private static int? Phase(MatchUpdate u) => u.StatusId is int status ? MatchPhases.Normalize(status) : null;
 }
 
 /// <summary>

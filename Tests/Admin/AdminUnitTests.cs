@@ -95,6 +95,19 @@ public sealed class AdminUnitTests
     }
 
     [Fact]
+    public void A_rejected_overtime_kickoff_of_a_status_6_array_is_recorded_with_its_value()
+    {
+        // Status 6 is the deprecated overtime: its array's kick-off is the overtime's (rule 3), refused here as implausible
+        // (later than now + 5 min); the event must carry the value refused.
+        var s = new MatchState();
+        var u = Updates.Score(UpdateSource.Api, Now - 1_000, 6, 1, 1, phaseKickoff: Updates.NowS + 3_600);
+        var before = AuditValues.Of(s);
+        var events = AuditEvents.Of("m", u, before, s, FieldMerge.Apply(s, u, Now));
+        var rejected = Assert.Single(events, e => e is { Kind: AuditKinds.InputRejected, Field: "overtime_kickoff_ts" });
+        Assert.Equal((Updates.NowS + 3_600).ToString(System.Globalization.CultureInfo.InvariantCulture), rejected.New);
+    }
+
+    [Fact]
     public void A_fresh_provider_observation_clears_the_stale_flag_an_older_one_or_an_admin_value_does_not()
     {
         var s = new MatchState();
