@@ -51,7 +51,6 @@ public sealed record MatchUpdate
     [Id(15)] public string? CorrectionReason { get; init; }
 
     [Id(16)] public string? CorrectionKeyName { get; init; }
-
 }
 
 /// <summary>

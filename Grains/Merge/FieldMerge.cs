@@ -32,12 +32,11 @@ public static partial class FieldMerge
     /// <summary>
     /// Applies <paramref name="u"/> to <paramref name="state"/> at <paramref name="nowMs"/>. <paramref name="replay"/>: an
     /// update an activation accepted before, decided again on other state (a reload at a lease re-take, a hand-over, a
-    /// migration). Older by provider time than that state (another owner took a newer snapshot meanwhile) it is not stale
-    /// as a whole there: it was answered where it was first decided, before that snapshot. Its provider time is not taken
-    /// and every other field is decided by the rules, so it is superseded where that snapshot's value landed (a newer
-    /// observation wins) and stands where it did not (a status held as an unconfirmed regression, a score held as a
-    /// lagging snapshot, a field the snapshot left out); a sighting of a held regression counts toward its confirmation,
-    /// and a kick-off is set once as ever (invariant 7).
+    /// migration). Older by provider time than that state (another owner took a newer snapshot meanwhile), it is decided
+    /// field by field when it was observed before every newer snapshot this state took (<see cref="ProviderTimes"/>): it was
+    /// answered before they existed, and they supersede only what of it landed (a newer observation wins; a status held as
+    /// an unconfirmed regression leaves it standing). Otherwise it is superseded as a whole, kick-offs aside
+    /// (<see cref="StaleReplay"/>). Kick-offs are set once as ever (invariant 7).
     /// </summary>
     public static MergeOutcome Apply(MatchState state, MatchUpdate u, long nowMs, bool replay = false)
     {
@@ -95,18 +94,11 @@ public static partial class FieldMerge
             state.RepollRequested = false; // the re-poll arrived; a regression it still shows asks again below
         }
 
-        int? arrayStatus = null;
         if (u.StatusId is int rawStatus)
         {
-            if (rawStatus is < 0 or > 13)
-            {
-                fields.Add(new("status_id", FieldOutcome.Rejected, RejectReasons.UnknownStatus));
-            }
-            else
-            {
-                arrayStatus = MatchPhases.Normalize(rawStatus);
-                fields.Add(MergeStatus(state, arrayStatus.Value, u, providerChanged, events));
-            }
+            fields.Add(rawStatus is < 0 or > 13
+                ? new("status_id", FieldOutcome.Rejected, RejectReasons.UnknownStatus)
+                : MergeStatus(state, MatchPhases.Normalize(rawStatus), u, providerChanged, events));
         }
 
         MergeScoreSide(state, u, u.HomeScores, home: true, providerChanged, fields, events);
@@ -123,29 +115,7 @@ public static partial class FieldMerge
         MergeIdField(state, u, u.HomeTeamId, s => s.HomeTeamId, (s, v) => s.HomeTeamId = v, "home_team_id", fields);
         MergeIdField(state, u, u.AwayTeamId, s => s.AwayTeamId, (s, v) => s.AwayTeamId = v, "away_team_id", fields);
 
-        // Decides one kick-off (its answer added) and says whether it was refused.
-        bool Refused(Kickoff k, long value)
-        {
-            var result = MergeKickoff(state, k, value, u, nowS, events);
-            fields.Add(result);
-            return result.Outcome == FieldOutcome.Rejected;
-        }
-
-        if (u.PhaseKickoffTs is long phaseKickoff)
-        {
-            var kickoffField = arrayStatus switch
-            {
-                MatchPhases.FirstHalf => Kickoff.FirstHalf,
-                MatchPhases.SecondHalf => Kickoff.SecondHalf,
-                MatchPhases.Overtime => Kickoff.Overtime,
-                _ => (Kickoff?)null,
-            };
-            if (kickoffField is Kickoff k && Refused(k, phaseKickoff)) replayable = replayable with { PhaseKickoffTs = null };
-        }
-
-        if (u.FirstHalfKickoffTs is long fh && Refused(Kickoff.FirstHalf, fh)) replayable = replayable with { FirstHalfKickoffTs = null };
-        if (u.SecondHalfKickoffTs is long sh && Refused(Kickoff.SecondHalf, sh)) replayable = replayable with { SecondHalfKickoffTs = null };
-        if (u.OvertimeKickoffTs is long ot && Refused(Kickoff.Overtime, ot)) replayable = replayable with { OvertimeKickoffTs = null };
+        replayable = MergeKickoffs(state, u, replayable, nowS, events, fields);
 
         if (u.Minute is int carried)
         {
@@ -229,9 +199,9 @@ public static partial class FieldMerge
     }
 
     /// <summary>
-    /// A replayed update older by provider time than the state it meets, observed after the snapshot that brought the stored
-    /// provider time (or not known to be observed before it): superseded by that snapshot, as in the order "snapshot, then
-    /// this" (stale as a whole), except its kick-offs: it was answered where it was first decided, a kick-off is set once,
+    /// A replayed update older by provider time than the state it meets, observed after a newer snapshot this state took (or
+    /// not known to be observed before them): superseded by them, as in the order "snapshot, then this" (stale as a whole),
+    /// except its kick-offs: it was answered where it was first decided, a kick-off is set once,
     /// and a snapshot that leaves the kick-off out does not supersede it (invariant 7). A kick-off refused at that first
     /// decision is not replayed at all (<see cref="MergeOutcome.Replayable"/>); one that meets a different kick-off here is
     /// blocked as any other.
@@ -240,21 +210,40 @@ public static partial class FieldMerge
     {
         var rest = u with { PhaseKickoffTs = null, FirstHalfKickoffTs = null, SecondHalfKickoffTs = null, OvertimeKickoffTs = null };
         var fields = PresentFields(rest).Select(n => new FieldResult(n, FieldOutcome.Rejected, RejectReasons.Stale)).ToList();
-        var phase = u.StatusId is int status and >= 0 and <= 13 ? MatchPhases.Normalize(status) : (int?)null;
-        Kickoff? phaseField = phase switch
-        {
-            MatchPhases.FirstHalf => Kickoff.FirstHalf,
-            MatchPhases.SecondHalf => Kickoff.SecondHalf,
-            MatchPhases.Overtime => Kickoff.Overtime,
-            _ => null,
-        };
-        if (u.PhaseKickoffTs is long pk && phaseField is Kickoff k) fields.Add(MergeKickoff(state, k, pk, u, nowS, events));
-        if (u.FirstHalfKickoffTs is long fh) fields.Add(MergeKickoff(state, Kickoff.FirstHalf, fh, u, nowS, events));
-        if (u.SecondHalfKickoffTs is long sh) fields.Add(MergeKickoff(state, Kickoff.SecondHalf, sh, u, nowS, events));
-        if (u.OvertimeKickoffTs is long ot) fields.Add(MergeKickoff(state, Kickoff.Overtime, ot, u, nowS, events));
+        MergeKickoffs(state, u, u, nowS, events, fields);
         if (fields.Count == 0) fields.Add(new FieldResult("observed_at", FieldOutcome.Rejected, RejectReasons.Stale));
         return new MergeOutcome(new ApplyResult(fields), events, u);
     }
+
+    /// <summary>
+    /// Decides the kick-offs <paramref name="u"/> carries (the score array's phase kick-off, the explicit ones), their answers
+    /// added to <paramref name="fields"/>; returns <paramref name="replayable"/> without those refused (set once: decided
+    /// again on other state, a refused value would land for good).
+    /// </summary>
+    private static MatchUpdate MergeKickoffs(MatchState state, MatchUpdate u, MatchUpdate replayable, long nowS, List<MergeEvent> events, List<FieldResult> fields)
+    {
+        bool Refused(Kickoff k, long value)
+        {
+            var result = MergeKickoff(state, k, value, u, nowS, events);
+            fields.Add(result);
+            return result.Outcome == FieldOutcome.Rejected;
+        }
+
+        if (u.PhaseKickoffTs is long pk && PhaseKickoff(u.StatusId) is Kickoff k && Refused(k, pk)) replayable = replayable with { PhaseKickoffTs = null };
+        if (u.FirstHalfKickoffTs is long fh && Refused(Kickoff.FirstHalf, fh)) replayable = replayable with { FirstHalfKickoffTs = null };
+        if (u.SecondHalfKickoffTs is long sh && Refused(Kickoff.SecondHalf, sh)) replayable = replayable with { SecondHalfKickoffTs = null };
+        if (u.OvertimeKickoffTs is long ot && Refused(Kickoff.Overtime, ot)) replayable = replayable with { OvertimeKickoffTs = null };
+        return replayable;
+    }
+
+    /// <summary>The kick-off a score array's phase kick-off belongs to: the phase its status names (rule 3), else none.</summary>
+    private static Kickoff? PhaseKickoff(int? status) => status is int st and >= 0 and <= 13 ? MatchPhases.Normalize(st) switch
+    {
+        MatchPhases.FirstHalf => Kickoff.FirstHalf,
+        MatchPhases.SecondHalf => Kickoff.SecondHalf,
+        MatchPhases.Overtime => Kickoff.Overtime,
+        _ => null,
+    } : null;
 
     /// <summary>The names of the fields an update carries.</summary>
     public static IEnumerable<string> PresentFields(MatchUpdate u)

@@ -19,8 +19,6 @@ public static class ProviderTimes
         {
             pairs = new long[Kept * 2];
             Array.Fill(pairs, long.MinValue);
-            var old = state.ProviderTimesSeen ?? [];
-            Array.Copy(old, Math.Max(0, old.Length - pairs.Length), pairs, Math.Max(0, pairs.Length - old.Length), Math.Min(old.Length, pairs.Length));
             state.ProviderTimesSeen = pairs;
         }
 

@@ -359,16 +359,24 @@ public sealed class FieldMergeTests
         Assert.NotEqual(FieldOutcome.Applied, Field(replayed, "home_score").Outcome);
     }
 
+    /// <summary>A match polled at 2-0 (provider time now - 200 s): the row the admin-replay tests start from.</summary>
+    private static MatchState Row()
+    {
+        var s = new MatchState();
+        FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
+        return s;
+    }
+
+    /// <summary><paramref name="s"/> after <paramref name="updates"/>, first decisions in this order.</summary>
+    private static MatchState InOrder(MatchState s, params MatchUpdate[] updates)
+    {
+        foreach (var u in updates) FieldMerge.Apply(s, u, Now);
+        return s;
+    }
+
     [Fact]
     public void A_replayed_admin_correction_does_not_undo_a_push_that_a_later_poll_confirmed()
     {
-        MatchState Row()
-        {
-            var s = new MatchState();
-            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
-            return s;
-        }
-
         var correction = new MatchUpdate
         {
             Source = UpdateSource.Admin, ObservedAtMs = Now - 20_000, StatusId = 2, HomeScores = Side(1),
@@ -396,13 +404,6 @@ public sealed class FieldMergeTests
     [Fact]
     public void An_older_admin_correction_replayed_after_a_reload_does_not_beat_a_newer_one()
     {
-        MatchState Row()
-        {
-            var s = new MatchState();
-            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
-            return s;
-        }
-
         // A's correction (row refused: 503 with home_score applied), then B's newer one (written by B).
         var older = new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 20_000, HomeScores = Side(1) };
         var newer = new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 10_000, HomeScores = Side(3) };
@@ -423,13 +424,6 @@ public sealed class FieldMergeTests
     [Fact]
     public void A_push_answered_applied_after_the_correction_survives_the_replay_of_both()
     {
-        MatchState Row()
-        {
-            var s = new MatchState();
-            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 30_000, 2, 2, 0) with { ProviderUpdateTime = NowS - 200 }, Now);
-            return s;
-        }
-
         var correction = new MatchUpdate { Source = UpdateSource.Admin, ObservedAtMs = Now - 20_000, HomeScores = Side(1) };
         var push = Score(UpdateSource.Mqtt, Now - 15_000, 2, 3, 0); // accepted by the old activation after its correction
         var poll = Score(UpdateSource.Api, Now - 10_000, 2, 3, 0);  // the next owner's detail_live poll (no provider time)
@@ -882,16 +876,11 @@ public sealed class FieldMergeTests
         Assert.True(FieldMerge.Apply(Base(), lagging, Now).Result.AnyApplied);
 
         static (int Status, int Home, int Away) Of(MatchState s) => (s.Status!.Value, s.HomeScore!.Value, s.AwayScore!.Value);
-        var finalFirst = Base();
-        FieldMerge.Apply(finalFirst, final, Now);
-        FieldMerge.Apply(finalFirst, lagging, Now);
-        var laggingFirst = Base();
-        FieldMerge.Apply(laggingFirst, lagging, Now);
-        FieldMerge.Apply(laggingFirst, final, Now);
+        var finalFirst = InOrder(Base(), final, lagging);
+        var laggingFirst = InOrder(Base(), lagging, final);
 
         // The take-over: the owner's row (final) reloaded, the lagging poll replayed.
-        var takeOver = Base();
-        FieldMerge.Apply(takeOver, final, Now);
+        var takeOver = InOrder(Base(), final);
         FieldMerge.Apply(takeOver, lagging, Now, replay: true);
 
         // One activation receiving both decides (8, 2-1) or (4, 1-1). Decided field by field, the replay (observed after the
@@ -987,19 +976,15 @@ public sealed class FieldMergeTests
 
         // One activation receiving the same updates: V was delivered before U was requested, so V precedes U in every
         // order consistent with real time, and U (older provider time than V) is stale as a whole: 4 stays, 2 held.
-        var vus = Base();
-        FieldMerge.Apply(vus, v, Now); FieldMerge.Apply(vus, u, Now); FieldMerge.Apply(vus, s, Now);
-        var vsu = Base();
-        FieldMerge.Apply(vsu, v, Now); FieldMerge.Apply(vsu, s, Now); FieldMerge.Apply(vsu, u, Now);
+        var vus = InOrder(Base(), v, u, s);
+        var vsu = InOrder(Base(), v, s, u);
         Assert.Equal(4, vus.Status!.Value);
         Assert.Equal(4, vsu.Status!.Value);
 
-        // A takes the lease: B's state (V, S) reloaded, U replayed. U was observed before S (the snapshot that brought
-        // the stored provider time), so it is decided field by field: it beats V's status by observation time and its
-        // stale sighting of 2 (10 s before S's) confirms the regression 4 -> 2.
-        var takeOver = Base();
-        FieldMerge.Apply(takeOver, v, Now);
-        FieldMerge.Apply(takeOver, s, Now);
+        // A takes the lease: B's state (V, S) reloaded, U replayed. U was observed before S but after V, a newer snapshot
+        // the state took: superseded as a whole. Checked against S alone it was decided field by field, beat V's status
+        // by observation time, and its stale sighting of 2 (10 s before S's) confirmed the regression 4 -> 2.
+        var takeOver = InOrder(Base(), v, s);
         var replayed = FieldMerge.Apply(takeOver, u, Now, replay: true);
         Assert.DoesNotContain(replayed.Events, e => e is ConfirmedRegression);
         Assert.Equal(4, takeOver.Status!.Value);
@@ -1026,17 +1011,14 @@ public sealed class FieldMergeTests
         var s = Status(UpdateSource.Api, Now - 10_000, 4) with { ProviderUpdateTime = NowS - 5 };
 
         // One activation: V precedes U in every order consistent with real time; U is stale as a whole: 1-0.
-        var vus = Base();
-        FieldMerge.Apply(vus, v, Now); FieldMerge.Apply(vus, u, Now); FieldMerge.Apply(vus, s, Now);
-        var vsu = Base();
-        FieldMerge.Apply(vsu, v, Now); FieldMerge.Apply(vsu, s, Now); FieldMerge.Apply(vsu, u, Now);
+        var vus = InOrder(Base(), v, u, s);
+        var vsu = InOrder(Base(), v, s, u);
         Assert.Equal(1, vus.HomeScore!.Value);
         Assert.Equal(1, vsu.HomeScore!.Value);
 
-        // The take-over replays U on B's state: observed before S, decided field by field, its 0 beats V's 1 (a VAR correction).
-        var takeOver = Base();
-        FieldMerge.Apply(takeOver, v, Now);
-        FieldMerge.Apply(takeOver, s, Now);
+        // The take-over replays U on B's state: observed after V, superseded as a whole (checked against S alone, it was
+        // decided field by field and its 0 beat V's 1, a VAR correction).
+        var takeOver = InOrder(Base(), v, s);
         FieldMerge.Apply(takeOver, u, Now, replay: true);
         Assert.Equal(1, takeOver.HomeScore!.Value);
     }
