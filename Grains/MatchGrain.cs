@@ -308,7 +308,7 @@ public sealed partial class MatchGrain(
         var now = Now();
         var outcome = FieldMerge.Apply(s, update, now, replay: !bounded); // unbounded: a hand-over or a migration decides it again
         var audit = AuditEvents.Of(Id, update, auditBefore, s, outcome, correctionReason, keyName);
-        _owner.Record(audit);
+        _owner.Record(bounded ? audit : audit.ConvertAll(e => e with { MayExist = true }));
         var minuteChanged = MinuteClock.Recompute(s, now, out var corrected);
 
         Count(outcome.Result, source);

@@ -17,7 +17,14 @@ public sealed record AuditEvent(
     string? Source,
     long ObservedAtMs,
     string? Reason = null,
-    string? KeyName = null);
+    string? KeyName = null)
+{
+    /// <summary>
+    /// Decided again from an update another activation accepted (a hand-over): that one's flush may have committed
+    /// the same event with its acknowledgement lost, so it is written only where not there yet.
+    /// </summary>
+    public bool MayExist { get; init; }
+}
 
 /// <summary>The <c>kind</c> column of <c>match_events</c>.</summary>
 public static class AuditKinds

@@ -178,11 +178,11 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
     /// database refused because their fencing epoch is outdated.
     /// </summary>
     public async Task<IReadOnlyList<string>> UpsertAsync(IReadOnlyList<TsMatchRow> rows, CancellationToken ct = default)
-        => await UpsertAsync(rows, [], ct).ConfigureAwait(false);
+        => await UpsertAsync(rows, [], mayBeWritten: false, ct).ConfigureAwait(false);
 
     // The audit events of a flush go in the statement that writes their rows: one multi-row insert, and only
     // for the rows the upsert wrote (a row fenced out takes its events with it).
-    private static readonly string UpsertWithEventsSql = $"""
+    private static string UpsertWithEvents(bool once) => $"""
         WITH up AS (
         {UpsertSql}
         ), ev AS (
@@ -191,23 +191,33 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             FROM unnest(@e_external_id, @e_kind, @e_field, @e_old_value, @e_new_value, @e_source, @e_observed_at, @e_reason, @e_key_name)
                 AS e(external_id, kind, field, old_value, new_value, source, observed_at, reason, key_name)
             WHERE e.external_id IN (SELECT external_id FROM up)
-              -- A flush retried after it committed (its acknowledgement lost) brings the same events again: written
-              -- once. No unique index (a migration): the same event is the same match, time, kind, field and values.
-              AND NOT EXISTS (SELECT 1 FROM match_events m WHERE m.external_id = e.external_id AND m.observed_at = e.observed_at
-                  AND m.kind = e.kind AND m.field IS NOT DISTINCT FROM e.field AND m.old_value IS NOT DISTINCT FROM e.old_value
-                  AND m.new_value IS NOT DISTINCT FROM e.new_value AND m.source IS NOT DISTINCT FROM e.source)
+            {(once ? NotWrittenYet : "")}
         )
         SELECT external_id FROM up
         """;
 
+    // A flush retried after it may have committed (its acknowledgement lost) brings the same events again: written
+    // once. No unique index (a migration): the same event is the same match, time, kind, field and values.
+    private const string NotWrittenYet = """
+        AND NOT EXISTS (SELECT 1 FROM match_events m WHERE m.external_id = e.external_id AND m.observed_at = e.observed_at
+                AND m.kind = e.kind AND m.field IS NOT DISTINCT FROM e.field AND m.old_value IS NOT DISTINCT FROM e.old_value
+                AND m.new_value IS NOT DISTINCT FROM e.new_value AND m.source IS NOT DISTINCT FROM e.source)
+        """;
+
+    private static readonly string UpsertWithEventsSql = UpsertWithEvents(once: false);
+    private static readonly string UpsertWithEventsOnceSql = UpsertWithEvents(once: true);
+
     /// <summary>
     /// As <see cref="UpsertAsync(IReadOnlyList{TsMatchRow}, CancellationToken)"/>, and inserts <paramref name="events"/>
-    /// (audit events of those rows) in the same statement, for the rows written.
+    /// (audit events of those rows) in the same statement, for the rows written. <paramref name="mayBeWritten"/>: some
+    /// of these events went with a statement whose outcome is unknown (a flush retried after a failure that may have
+    /// come after its commit); each event is then inserted only if the same event is not there yet. A first attempt
+    /// skips that look-up (a probe of the history index per event, about a third of the insert's cost).
     /// </summary>
-    public async Task<IReadOnlyList<string>> UpsertAsync(IReadOnlyList<TsMatchRow> rows, IReadOnlyList<Audit.AuditEvent> events, CancellationToken ct = default)
+    public async Task<IReadOnlyList<string>> UpsertAsync(IReadOnlyList<TsMatchRow> rows, IReadOnlyList<Audit.AuditEvent> events, bool mayBeWritten, CancellationToken ct = default)
     {
         if (rows.Count == 0) return [];
-        await using var cmd = dataSource.CreateCommand(events.Count == 0 ? UpsertSql : UpsertWithEventsSql);
+        await using var cmd = dataSource.CreateCommand(events.Count == 0 ? UpsertSql : mayBeWritten ? UpsertWithEventsOnceSql : UpsertWithEventsSql);
         var p = cmd.Parameters;
         if (events.Count > 0)
         {

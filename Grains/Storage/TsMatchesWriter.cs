@@ -53,6 +53,12 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     {
         /// <summary>Audit events riding with the row: inserted by the statement that writes it, in order.</summary>
         public List<Audit.AuditEvent>? Events { get; init; }
+
+        /// <summary>
+        /// Some of <see cref="Events"/> went with a flush that failed, perhaps after its commit (the acknowledgement
+        /// lost): written again only where not there yet.
+        /// </summary>
+        public bool MayBeWritten { get; init; }
     }
 
     /// <summary>
@@ -312,7 +318,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         try
         {
             var events = rows.SelectMany(p => p.Events ?? []).ToList();
-            var fenced = await _table.UpsertAsync(rows.ConvertAll(p => p.Row), events, CancellationToken.None).ConfigureAwait(false);
+            var fenced = await _table.UpsertAsync(rows.ConvertAll(p => p.Row), events, rows.Exists(p => p.MayBeWritten) || events.Exists(e => e.MayExist), CancellationToken.None).ConfigureAwait(false);
             if (events.Count > 0)
             {
                 _metrics.AuditStatements.Add(1);
@@ -388,11 +394,11 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         return false;
     }
 
-    private void Requeue(List<Pending> batch)
+    private void Requeue(List<Pending> failed)
     {
         lock (_gate)
         {
-            foreach (var p in batch)
+            foreach (var p in failed.Select(f => f with { MayBeWritten = true }))
             {
                 if (_pending.TryGetValue(p.Row.ExternalId, out var queued) && !SameActivation(queued, p.Cursor, p.Row))
                 {
@@ -413,6 +419,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                     _pending[p.Row.ExternalId] = newer with
                     {
                         Events = Concat(p.Events, newer.Events),
+                        MayBeWritten = true,
                         FirstAcceptedTs = Math.Min(newer.FirstAcceptedTs, p.FirstAcceptedTs),
                         ChangedTs = p.ChangedTs is long a && newer.ChangedTs is long b ? Math.Min(a, b) : p.ChangedTs ?? newer.ChangedTs,
                     };

@@ -46,7 +46,7 @@ public sealed class CorrectionInputTests : IAsyncLifetime
         var events = AuditEvents.Of(id, u, before, state, outcome);
         Assert.Equal(@"team\u0000x", Assert.Single(events, e => e is { Kind: AuditKinds.InputRejected, Field: "home_team_id" }).New);
 
-        Assert.Empty(await _db.Table.UpsertAsync([TsMatchRow.From(id, state)], events));
+        Assert.Empty(await _db.Table.UpsertAsync([TsMatchRow.From(id, state)], events, mayBeWritten: false));
         Assert.Equal(2, await _db.ScalarAsync($"SELECT count(*) FROM match_events WHERE external_id = '{id}' AND kind = 'input_rejected'"));
         Assert.Equal(@"team\ud800", await _db.ScalarTextAsync($"SELECT new_value FROM match_events WHERE external_id = '{id}' AND field = 'away_team_id'"));
     }

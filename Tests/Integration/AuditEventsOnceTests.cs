@@ -26,10 +26,58 @@ public sealed class AuditEventsOnceTests : IAsyncLifetime
     {
         var row = new TsMatchRow { ExternalId = "once-a", FenceToken = 1, HomeScore = 2, HomeScoreSource = "mqtt", HomeScoreTimestamp = 2_000 };
         List<AuditEvent> events = [Goal("once-a", 1, 1_000), Goal("once-a", 2, 2_000)];
-        Assert.Empty(await _db.Table.UpsertAsync([row], events));
+        Assert.Empty(await _db.Table.UpsertAsync([row], events, mayBeWritten: false));
         // The acknowledgement was lost: the write-behind sends the same rows and events again.
-        Assert.Empty(await _db.Table.UpsertAsync([row], events));
+        Assert.Empty(await _db.Table.UpsertAsync([row], events, mayBeWritten: true));
         Assert.Equal(2, await _db.ScalarAsync("SELECT count(*) FROM match_events WHERE external_id = 'once-a'"));
+    }
+
+    [Fact]
+    public async Task The_write_behind_retrying_a_flush_whose_commit_acknowledgement_was_lost_records_its_events_once()
+    {
+        // Forced: PostgreSQL commits the flush, the relay drops its ReadyForQuery and cuts the connection. The writer
+        // cannot know it committed and sends the rows and events again (with a newer row of the same match queued
+        // meanwhile): only a look-up on that retry keeps the history from showing each goal twice.
+        await using var relay = new LostAcknowledgementRelay(_db.ConnectionString);
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create(relay.ConnectionString);
+        var metrics = new GoalGptMetrics(new TestMeterFactory());
+        await using var writer = new TsMatchesWriter(new TsMatchesTable(dataSource), TimeProvider.System, metrics,
+            Options.Create(new WriteBehindOptions()), NullLogger<TsMatchesWriter>.Instance);
+        var cursor = new WriteCursor();
+        TsMatchRow Row(int score) => new() { ExternalId = "once-c", FenceToken = 1, HomeScore = score, HomeScoreSource = "mqtt", HomeScoreTimestamp = score * 1_000 };
+        writer.Enqueue(Row(1), ["home_score"], true, cursor, 1, false, [Goal("once-c", 1, 1_000)]);
+        Assert.True(await writer.WriteBatchAsync()); // the connection opened and its types loaded: the next statement is the flush
+
+        writer.Enqueue(Row(3), ["home_score"], true, cursor, 2, false, [Goal("once-c", 2, 2_000), Goal("once-c", 3, 3_000)]);
+        relay.Arm();
+        Assert.False(await writer.WriteBatchAsync());
+        Assert.Equal(1, relay.Dropped);
+        Assert.Equal(3, await _db.ScalarAsync("SELECT count(*) FROM match_events WHERE external_id = 'once-c'")); // it did commit
+        Assert.Equal(1, cursor.WrittenVersion);
+
+        writer.Enqueue(Row(4), ["home_score"], true, cursor, 3, false, [Goal("once-c", 4, 4_000)]);
+        Assert.True(await writer.WriteBatchAsync());
+        Assert.Equal(3, cursor.WrittenVersion);
+        Assert.Equal(4, await _db.ScalarAsync("SELECT home_score FROM ts_matches WHERE external_id = 'once-c'"));
+        Assert.Equal(4, await _db.ScalarAsync("SELECT count(*) FROM match_events WHERE external_id = 'once-c'"));
+        Assert.Equal(4, await _db.ScalarAsync("SELECT count(DISTINCT new_value) FROM match_events WHERE external_id = 'once-c'"));
+    }
+
+    [Fact]
+    public async Task Events_decided_again_from_a_hand_over_are_not_recorded_twice_when_the_first_activations_flush_committed()
+    {
+        // The older activation's flush committed (its acknowledgement lost), its retry was fenced out, and it handed
+        // its updates over: the next activation decides them again (Adopt) and records events already there.
+        var metrics = new GoalGptMetrics(new TestMeterFactory());
+        await using var writer = new TsMatchesWriter(_db.Table, TimeProvider.System, metrics,
+            Options.Create(new WriteBehindOptions()), NullLogger<TsMatchesWriter>.Instance);
+        var rejected = Goal("once-d", 7, 1_000) with { Kind = AuditKinds.InputRejected, Reason = "out_of_range" };
+        Assert.Empty(await _db.Table.UpsertAsync([new TsMatchRow { ExternalId = "once-d", FenceToken = 1 }], [rejected], mayBeWritten: false));
+
+        writer.Enqueue(new TsMatchRow { ExternalId = "once-d", FenceToken = 2, HomeScore = 1, HomeScoreSource = "mqtt", HomeScoreTimestamp = 2_000 },
+            ["home_score"], true, new WriteCursor(), 1, false, [rejected with { MayExist = true }, Goal("once-d", 1, 2_000)]);
+        Assert.True(await writer.WriteBatchAsync());
+        Assert.Equal(2, await _db.ScalarAsync("SELECT count(*) FROM match_events WHERE external_id = 'once-d'"));
     }
 
     [Fact]

@@ -164,6 +164,29 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_update_decided_again_after_a_hand_over_does_not_record_its_event_twice()
+    {
+        // A hand-over's updates are decided again by the next activation (Adopt), which records their events; the
+        // activation that handed them over may have written the same events already (a flush committed with its
+        // acknowledgement lost, its retry fenced out). Here the first activation wrote it for sure.
+        await using var db = await TestDatabase.CreateAsync();
+        var id = NewId("adopted");
+        var bad = new MatchUpdate { Source = UpdateSource.Api, ObservedAtMs = Now - 1_000, StatusId = 99 };
+        const string Events = "SELECT count(*) FROM match_events WHERE kind = 'input_rejected'";
+        await using (var first = await GoalGptCluster.StartAsync(silos: 1, database: db, ownsDatabase: false))
+        {
+            Assert.Equal(FieldOutcome.Rejected, Assert.Single((await first.Grains.GetGrain<IMatchGrain>(id).Apply(bad)).Fields).Outcome);
+            await first.PersistAndFlushAsync([id]);
+            Assert.Equal(1, await db.ScalarAsync(Events));
+        }
+
+        await using var second = await GoalGptCluster.StartAsync(silos: 1, database: db, ownsDatabase: false);
+        await second.Grains.GetGrain<IMatchGrain>(id).Adopt([bad]);
+        await second.PersistAndFlushAsync([id]);
+        Assert.Equal(1, await db.ScalarAsync(Events));
+    }
+
+    [Fact]
     public async Task A_take_over_replays_through_the_rules_an_unconfirmed_regression_is_not_written()
     {
         // Issue 10 item 4: the activation lost its lease; meanwhile another owner wrote full time (8). The update it

@@ -181,10 +181,14 @@ public static class LoadGen
             Refused = refused,
             TimedOut = timedOut,
         };
-        await File.WriteAllTextAsync(settings.ResultPath, JsonSerializer.Serialize(result));
+        // NaN where a figure has no sample (a step shorter than 5 s has nothing "after the first 5 s"): reported as n/a.
+        await File.WriteAllTextAsync(settings.ResultPath, JsonSerializer.Serialize(result, ResultJson));
         await host.StopAsync();
         return 0;
     }
+
+    /// <summary>How the result travels to the sweep (and back: <see cref="ServiceRun"/>).</summary>
+    internal static readonly JsonSerializerOptions ResultJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>
     /// Polls <c>ts_matches</c> on its own connection for the sampled updates: one is visible once the row

@@ -131,7 +131,7 @@ public static class ServiceRun
         var seen = runtime.Read();
         var health = silo.Warnings.Health;
         if (child.ExitCode != 0 || start is null || end is null) throw new InvalidOperationException($"the load generator failed (exit {child.ExitCode})");
-        var gen = JsonSerializer.Deserialize<LoadGenResult>(await File.ReadAllTextAsync(resultPath))!;
+        var gen = JsonSerializer.Deserialize<LoadGenResult>(await File.ReadAllTextAsync(resultPath), LoadGen.ResultJson)!;
         File.Delete(resultPath);
         var window = gen.Seconds;
         await silo.Writer.FlushAsync();
