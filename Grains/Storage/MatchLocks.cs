@@ -48,7 +48,6 @@ public sealed partial class MatchLocks(
     private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
     private readonly LockOptions _options = options.Value;
-    private readonly TsMatchesTable _table = new(database);
     private readonly SemaphoreSlim _setups = new(options.Value.MaxConcurrentSetups, options.Value.MaxConcurrentSetups);
 
     /// <summary>
@@ -194,7 +193,7 @@ public sealed partial class MatchLocks(
 
     /// <summary>
     /// Starts the claim threads: like the renewer, threads of their own with blocking calls (Redis on a connection
-    /// of their own, PostgreSQL from the pool), so that a thread pool flooded by a mass activation does not hold up
+    /// of their own, PostgreSQL on a session of their own: <see cref="ClaimSession"/>), so that a thread pool flooded by a mass activation does not hold up
     /// the acquisitions it is waiting for. Two of them: a batch whose epoch statement waits for a row lock (a
     /// flush of the same row) holds up its own claims, not every claim of the silo.
     /// </summary>
@@ -216,6 +215,7 @@ public sealed partial class MatchLocks(
     private void ClaimLoop()
     {
         BlockingRedisConnection? connection = null;
+        var session = new ClaimSession(database, _options.AcquireTimeout);
         try
         {
             foreach (var first in _claims.GetConsumingEnumerable())
@@ -234,7 +234,7 @@ public sealed partial class MatchLocks(
                 }
 
                 connection ??= new BlockingRedisConnection(ConfigurationOptions.Parse(redis.Configuration), Ttl / 3);
-                if (!ClaimBatch(batch, connection))
+                if (!ClaimBatch(batch, connection, session))
                 {
                     connection.Dispose(); // reconnects with the next batch
                     connection = null;
@@ -248,6 +248,7 @@ public sealed partial class MatchLocks(
         finally
         {
             connection?.Dispose();
+            session.Dispose();
             try
             {
                 while (_claims.TryTake(out var claim)) claim.Complete(null);
@@ -260,7 +261,7 @@ public sealed partial class MatchLocks(
     }
 
     /// <summary>One batch: the script, then the epoch statement for the keys won. False when Redis failed.</summary>
-    private bool ClaimBatch(List<Claim> batch, BlockingRedisConnection connection)
+    private bool ClaimBatch(List<Claim> batch, BlockingRedisConnection connection, ClaimSession session)
     {
         var won = new List<Claim>(batch.Count);
         var setAt = Now; // before the script is sent: a lease is valid for one TTL from here
@@ -298,7 +299,7 @@ public sealed partial class MatchLocks(
             try
             {
                 var scripted = Stopwatch.GetTimestamp();
-                var rows = _table.ClaimMany(won.ConvertAll(c => c.MatchId), _options.AcquireTimeout);
+                var rows = session.Claim(won.ConvertAll(c => c.MatchId));
                 RecordPhases(won, setAt, scripted, Stopwatch.GetTimestamp());
                 Grant(won, rows, setAt);
             }
@@ -310,7 +311,7 @@ public sealed partial class MatchLocks(
                 {
                     try
                     {
-                        Grant([claim], _table.ClaimMany([claim.MatchId], _options.AcquireTimeout), setAt);
+                        Grant([claim], session.Claim([claim.MatchId]), setAt);
                     }
                     catch (Exception one) when (one is NpgsqlException or TimeoutException or InvalidOperationException)
                     {
@@ -331,6 +332,57 @@ public sealed partial class MatchLocks(
             foreach (var claim in batch) claim.Done.TrySetException(ex);
             ReleaseManyAsync(won.Where(c => c.Done.Task is not { IsCompletedSuccessfully: true, Result: not null }).ToList()).Ignore();
             return true;
+        }
+    }
+
+    /// <summary>
+    /// A claim thread's own PostgreSQL session, kept open with its <c>lock_timeout</c> set once: an epoch statement is
+    /// then one round trip (a pooled session per batch needed a transaction for <c>SET LOCAL</c>: two, each a wait for
+    /// the CPU while a mass activation holds both cores). Opened again after a failure.
+    /// </summary>
+    private sealed class ClaimSession(NpgsqlDataSource database, TimeSpan lockTimeout) : IDisposable
+    {
+        private NpgsqlConnection? _connection;
+
+        public Dictionary<string, TsMatchRow> Claim(IReadOnlyCollection<string> ids)
+        {
+            try
+            {
+                if (_connection is null)
+                {
+                    _connection = database.OpenConnection();
+                    TsMatchesTable.SetLockTimeout(_connection, lockTimeout);
+                }
+
+                return TsMatchesTable.ClaimMany(_connection, ids);
+            }
+            catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected)
+            {
+                throw; // the statement failed alone; the session is fine
+            }
+            catch
+            {
+                Dispose(); // broken or unknown: a new session for the next batch
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            var connection = _connection;
+            _connection = null;
+            if (connection is null) return;
+            try
+            {
+                // Back to the pool as it was (Npgsql resets a session too, unless the connection string says otherwise).
+                if (connection.FullState == System.Data.ConnectionState.Open) TsMatchesTable.SetLockTimeout(connection, TimeSpan.Zero, reset: true);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+            {
+                // Broken: the pool drops it.
+            }
+
+            connection.Dispose();
         }
     }
 
@@ -654,11 +706,12 @@ public sealed class LockOptions
 
     /// <summary>
     /// Lease set-ups in flight at once per silo. Their statements are batched (claims, state reads and writes), so more
-    /// in flight means larger batches, not more connections: 16 activated 10,000 matches in 5.5 s, 64 in 2.0 s; 512 made
-    /// the claims queue (lease p99 101 ms) without activating faster.
+    /// in flight means larger batches, not more connections. 32: 10,000 matches activated in 1.7–2.7 s with lease p99
+    /// 10–16 ms; 64: 1.3–1.8 s but p99 16–37 ms (the claims wait for the cores the activations keep busy); 16: 3.8–4.1 s;
+    /// 512 made the claims queue (lease p99 101 ms) without activating faster (bench/run.sh, 2-core box).
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1_000)]
-    public int MaxConcurrentSetups { get; set; } = 64;
+    public int MaxConcurrentSetups { get; set; } = 32;
 
     /// <summary>Longest wait between two attempts of an activation without a lease (jittered, doubling).</summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "00:10:00")]

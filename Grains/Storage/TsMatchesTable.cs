@@ -136,29 +136,45 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
     public Dictionary<string, TsMatchRow> ClaimMany(IReadOnlyCollection<string> externalIds, TimeSpan lockTimeout)
     {
         using var connection = dataSource.OpenConnection();
-        using var tx = connection.BeginTransaction();
-        using var batch = new NpgsqlBatch(connection, tx);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            $"SET LOCAL lock_timeout = {(long)Math.Max(1, lockTimeout.TotalMilliseconds)}"));
-        var claim = new NpgsqlBatchCommand($"""
+        using var tx = connection.BeginTransaction(); // SET LOCAL: the pooled session's own lock_timeout is left as it was
+        using (var set = new NpgsqlCommand($"SET LOCAL lock_timeout = {(long)Math.Max(1, lockTimeout.TotalMilliseconds)}", connection, tx))
+        {
+            set.ExecuteNonQuery();
+        }
+
+        var rows = ClaimMany(connection, externalIds);
+        tx.Commit();
+        return rows;
+    }
+
+    /// <summary>Sets the session's <c>lock_timeout</c> (a claim session's, once: <see cref="ClaimMany(NpgsqlConnection, IReadOnlyCollection{string})"/>).</summary>
+    public static void SetLockTimeout(NpgsqlConnection connection, TimeSpan lockTimeout, bool reset = false)
+    {
+        using var set = new NpgsqlCommand(reset ? "RESET lock_timeout" : $"SET lock_timeout = {(long)Math.Max(1, lockTimeout.TotalMilliseconds)}", connection);
+        set.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// As above on <paramref name="connection"/>, a session whose <c>lock_timeout</c> is set (<see cref="SetLockTimeout"/>):
+    /// one statement in its own transaction, one round trip (a claim thread keeps its session open).
+    /// </summary>
+    public static Dictionary<string, TsMatchRow> ClaimMany(NpgsqlConnection connection, IReadOnlyCollection<string> externalIds)
+    {
+        using var claim = new NpgsqlCommand($"""
             INSERT INTO ts_matches AS t (external_id, fence_token)
             SELECT u.id, 1 FROM unnest(@ids::text[]) AS u(id) ORDER BY u.id COLLATE "C"
             ON CONFLICT (external_id) DO UPDATE SET fence_token = COALESCE(t.fence_token, 0) + 1
             RETURNING {SelectColumns}
-            """);
+            """, connection);
         claim.Parameters.AddWithValue("ids", externalIds.ToArray());
-        batch.BatchCommands.Add(claim);
         var rows = new Dictionary<string, TsMatchRow>(externalIds.Count, StringComparer.Ordinal);
-        using (var reader = batch.ExecuteReader())
+        using var reader = claim.ExecuteReader();
+        while (reader.Read())
         {
-            while (reader.Read())
-            {
-                var row = ReadRow(reader);
-                rows[row.ExternalId] = row;
-            }
+            var row = ReadRow(reader);
+            rows[row.ExternalId] = row;
         }
 
-        tx.Commit();
         return rows;
     }
 

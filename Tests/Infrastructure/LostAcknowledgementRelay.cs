@@ -20,6 +20,7 @@ internal sealed class LostAcknowledgementRelay : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private int _armed;
     private int _dropped;
+    private volatile string? _tag;
 
     public LostAcknowledgementRelay(string connectionString)
     {
@@ -41,8 +42,15 @@ internal sealed class LostAcknowledgementRelay : IAsyncDisposable
     /// <summary>Acknowledgements lost so far.</summary>
     public int Dropped => Volatile.Read(ref _dropped);
 
-    /// <summary>Loses the acknowledgement of the next statement that completes (on any connection).</summary>
-    public void Arm() => Volatile.Write(ref _armed, 1);
+    /// <summary>
+    /// Loses the acknowledgement of the next statement that completes (on any connection); with <paramref name="tag"/>,
+    /// of the next whose command tag starts with it (<c>INSERT</c>, <c>SELECT</c>, ...).
+    /// </summary>
+    public void Arm(string? tag = null)
+    {
+        _tag = tag;
+        Volatile.Write(ref _armed, 1);
+    }
 
     private async Task AcceptAsync()
     {
@@ -107,7 +115,7 @@ internal sealed class LostAcknowledgementRelay : IAsyncDisposable
             await from.ReadExactlyAsync(message.AsMemory(5, length - 4), _stop.Token);
             if (Volatile.Read(ref _armed) == 1)
             {
-                if (header[0] == (byte)'C') completed = true;
+                if (header[0] == (byte)'C') completed = _tag is not { } tag || System.Text.Encoding.ASCII.GetString(message, 5, length - 5).StartsWith(tag, StringComparison.Ordinal);
                 if (header[0] == (byte)'Z' && completed && Interlocked.Exchange(ref _armed, 0) == 1)
                 {
                     Interlocked.Increment(ref _dropped);

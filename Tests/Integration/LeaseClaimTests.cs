@@ -130,6 +130,30 @@ public sealed class LeaseClaimTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_claim_whose_epoch_committed_with_its_acknowledgement_lost_gives_no_lease_frees_its_lock_and_the_next_draws_past_it()
+    {
+        // The epoch statement runs on the claim thread's own session, committed on its own: a relay drops PostgreSQL's
+        // ReadyForQuery after the INSERT committed, and the session breaks. The claim cannot know its epoch was drawn:
+        // no lease (nobody writes with that epoch), the lock freed, and the next claim draws the epoch after it.
+        await using var db = await TestDatabase.CreateAsync();
+        await using var relay = new LostAcknowledgementRelay(db.ConnectionString);
+        await using var dataSource = NpgsqlDataSource.Create(relay.ConnectionString);
+        using var locks = new MatchLocks(_redis, dataSource, Options.Create(new LockOptions { AcquireTimeout = TimeSpan.FromSeconds(2) }),
+            new GoalGptMetrics(new TestMeterFactory()), NullLogger<MatchLocks>.Instance);
+        var id = NewId("lostack");
+        relay.Arm("INSERT");
+        Assert.Null(await locks.TryAcquireAsync(id));
+        Assert.Equal(1, relay.Dropped);
+        Assert.Equal(1, (await db.Table.ReadAsync(id))!.FenceToken); // drawn and committed, held by nobody
+        await EventuallyAsync(async () => !await _redis.GetDatabase().KeyExistsAsync(MatchLocks.Key(id)), "the lock freed");
+
+        var lease = await locks.TryAcquireAsync(id);
+        Assert.Equal(2, lease!.FenceToken);
+        Assert.Equal(2, lease.Row!.FenceToken);
+        Assert.Equal(2, (await db.Table.ReadAsync(id))!.FenceToken);
+    }
+
+    [Fact]
     public async Task A_claim_cancelled_while_its_epoch_draw_waits_leaves_no_lock_behind()
     {
         // The epoch statement waits for the row, locked from a second connection; the claim's caller gives up
