@@ -115,7 +115,7 @@ public static partial class FieldMerge
         MergeIdField(state, u, u.HomeTeamId, s => s.HomeTeamId, (s, v) => s.HomeTeamId = v, "home_team_id", fields);
         MergeIdField(state, u, u.AwayTeamId, s => s.AwayTeamId, (s, v) => s.AwayTeamId = v, "away_team_id", fields);
 
-        replayable = MergeKickoffs(state, u, replayable, nowS, events, fields);
+        replayable = MergeKickoffs(state, u, replayable, nowS, replay, events, fields);
 
         if (u.Minute is int carried)
         {
@@ -210,7 +210,7 @@ public static partial class FieldMerge
     {
         var rest = u with { PhaseKickoffTs = null, FirstHalfKickoffTs = null, SecondHalfKickoffTs = null, OvertimeKickoffTs = null };
         var fields = PresentFields(rest).Select(n => new FieldResult(n, FieldOutcome.Rejected, RejectReasons.Stale)).ToList();
-        MergeKickoffs(state, u, u, nowS, events, fields);
+        MergeKickoffs(state, u, u, nowS, replay: true, events, fields);
         if (fields.Count == 0) fields.Add(new FieldResult("observed_at", FieldOutcome.Rejected, RejectReasons.Stale));
         return new MergeOutcome(new ApplyResult(fields), events, u);
     }
@@ -220,11 +220,11 @@ public static partial class FieldMerge
     /// added to <paramref name="fields"/>; returns <paramref name="replayable"/> without those refused (set once: decided
     /// again on other state, a refused value would land for good).
     /// </summary>
-    private static MatchUpdate MergeKickoffs(MatchState state, MatchUpdate u, MatchUpdate replayable, long nowS, List<MergeEvent> events, List<FieldResult> fields)
+    private static MatchUpdate MergeKickoffs(MatchState state, MatchUpdate u, MatchUpdate replayable, long nowS, bool replay, List<MergeEvent> events, List<FieldResult> fields)
     {
         bool Refused(Kickoff k, long value)
         {
-            var result = MergeKickoff(state, k, value, u, nowS, events);
+            var result = MergeKickoff(state, k, value, u, nowS, replay, events);
             fields.Add(result);
             return result.Outcome == FieldOutcome.Rejected;
         }
@@ -550,7 +550,7 @@ public static partial class FieldMerge
 
     private enum Kickoff { FirstHalf, SecondHalf, Overtime }
 
-    private static FieldResult MergeKickoff(MatchState state, Kickoff kickoff, long value, MatchUpdate u, long nowS, List<MergeEvent> events)
+    private static FieldResult MergeKickoff(MatchState state, Kickoff kickoff, long value, MatchUpdate u, long nowS, bool replay, List<MergeEvent> events)
     {
         var field = kickoff switch
         {
@@ -562,8 +562,11 @@ public static partial class FieldMerge
         if (value < Year2000) return new(field, FieldOutcome.Rejected, RejectReasons.OutOfRange);
         if (u.Source == UpdateSource.Computed) return new(field, FieldOutcome.Rejected, RejectReasons.SourceNotAllowed);
 
+        // "In the future" is judged by the clock of the silo that first decided the update: a replay elsewhere (a
+        // hand-over, a take-over) on a silo whose clock is behind must not refuse a kick-off answered Applied. What
+        // depends on the state (schedule, the other halves) is judged again: the state may differ there.
         var implausible =
-            value > nowS + FutureToleranceSeconds
+            (!replay && value > nowS + FutureToleranceSeconds)
             || (state.MatchTime is { } mt && value < mt.Value - KickoffBeforeScheduleSeconds)
             || (kickoff == Kickoff.SecondHalf && state.FirstHalfKickoff is { } fh && value < fh.Value + HalfSeconds)
             || (kickoff == Kickoff.Overtime && state.SecondHalfKickoff is { } sh && value < sh.Value + HalfSeconds);

@@ -444,6 +444,25 @@ public sealed class FieldMergeTests
         Assert.Equal(3, next.HomeScore!.Value);
     }
 
+    [Fact]
+    public void A_kickoff_applied_where_the_clock_was_ahead_is_applied_when_replayed_on_a_silo_whose_clock_is_behind()
+    {
+        // First decided on a silo whose clock runs 7 minutes ahead of this one: a kick-off a minute ago there, answered
+        // Applied. Replayed here (a hand-over or a take-over) it is "later than now + 5 min" by this clock: decided
+        // afresh here it would be refused, replayed the answer must hold.
+        var kickoff = NowS + 6 * 60;
+        var update = Score(UpdateSource.Api, Now - 1000, 2, 0, 0, kickoff);
+        Assert.Equal(FieldOutcome.Applied, Field(FieldMerge.Apply(new MatchState(), update, Now + 7 * 60_000), "first_half_kickoff_ts").Outcome);
+        Assert.Equal(RejectReasons.ImplausibleKickoff, Field(FieldMerge.Apply(new MatchState(), update, Now), "first_half_kickoff_ts").Reason);
+        var state = new MatchState();
+        Assert.Equal(FieldOutcome.Applied, Field(FieldMerge.Apply(state, update, Now, replay: true), "first_half_kickoff_ts").Outcome);
+        Assert.Equal(kickoff, state.FirstHalfKickoff!.Value);
+
+        // What depends on the state is judged again: a second half earlier than first half + 45 min is refused on replay too.
+        var second = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 500, 4, 0, 0, kickoff + 60), Now, replay: true);
+        Assert.Equal(RejectReasons.ImplausibleKickoff, Field(second, "second_half_kickoff_ts").Reason);
+    }
+
     [Theory]
     [InlineData(2, 6 * 60, RejectReasons.ImplausibleKickoff)]          // later than now + 5 min
     [InlineData(2, -8 * 3600, RejectReasons.ImplausibleKickoff)]       // earlier than match_time - 6 h
