@@ -1,39 +1,32 @@
 using System.Buffers.Binary;
-using System.Net;
 using System.Net.Sockets;
 
 namespace Orleans.GoalGpt.Tests.Infrastructure;
 
 /// <summary>
-/// A TCP relay in front of the real PostgreSQL that, once armed, loses the acknowledgement of the next statement
-/// that completes: it forwards the server's messages one by one and, on the first ReadyForQuery after a
-/// CommandComplete, cuts the connection instead of forwarding it. PostgreSQL sends ReadyForQuery after it committed
-/// the statement's implicit transaction, so the statement is written and the client sees a broken connection: the
-/// interleaving "committed, acknowledgement lost", forced. Clients must connect without TLS and GSS encryption
+/// A relay in front of the real PostgreSQL that, once armed, loses the acknowledgement of the next statement that
+/// completes: it forwards the server's messages one by one and, on the first ReadyForQuery after a CommandComplete,
+/// cuts the connection instead of forwarding it. PostgreSQL sends ReadyForQuery after it committed the statement's
+/// implicit transaction, so the statement is written and the client sees a broken connection: the interleaving
+/// "committed, acknowledgement lost", forced. Clients connect without TLS and GSS encryption
 /// (<see cref="ConnectionString"/>), so that every message of the server is framed.
 /// </summary>
-internal sealed class LostAcknowledgementRelay : IAsyncDisposable
+internal sealed class LostAcknowledgementRelay : RelayBase
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly string _host;
-    private readonly int _port;
-    private readonly CancellationTokenSource _stop = new();
     private int _armed;
     private int _dropped;
     private volatile string? _tag;
 
-    public LostAcknowledgementRelay(string connectionString)
+    public LostAcknowledgementRelay(string connectionString) : this(new Npgsql.NpgsqlConnectionStringBuilder(connectionString))
     {
-        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
-        _host = builder.Host!;
-        _port = builder.Port;
-        _listener.Start();
-        builder.Host = "127.0.0.1";
-        builder.Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        builder.SslMode = Npgsql.SslMode.Disable;
-        builder.GssEncryptionMode = Npgsql.GssEncryptionMode.Disable;
-        ConnectionString = builder.ConnectionString;
-        _ = AcceptAsync();
+    }
+
+    private LostAcknowledgementRelay(Npgsql.NpgsqlConnectionStringBuilder server) : base(server.Host!, server.Port)
+    {
+        ConnectionString = new Npgsql.NpgsqlConnectionStringBuilder(server.ConnectionString)
+        {
+            Host = "127.0.0.1", Port = Port, SslMode = Npgsql.SslMode.Disable, GssEncryptionMode = Npgsql.GssEncryptionMode.Disable,
+        }.ConnectionString;
     }
 
     /// <summary>The connection string through the relay.</summary>
@@ -52,67 +45,18 @@ internal sealed class LostAcknowledgementRelay : IAsyncDisposable
         Volatile.Write(ref _armed, 1);
     }
 
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception)
-            {
-                return; // stopped
-            }
-
-            _ = RelayAsync(client);
-        }
-    }
-
-    private async Task RelayAsync(TcpClient client)
-    {
-        using (client)
-        {
-            try
-            {
-                using var server = new TcpClient();
-                await server.ConnectAsync(_host, _port, _stop.Token);
-                var up = PumpAsync(client.GetStream(), server.GetStream());
-                var down = PumpMessagesAsync(server.GetStream(), client.GetStream());
-                await Task.WhenAny(up, down);
-                server.Close(); // either side gone (or the acknowledgement dropped): the connection ends both ways
-            }
-            catch (Exception)
-            {
-                // Either side closed, or the relay stopped: the connection ends.
-            }
-        }
-    }
-
-    private async Task PumpAsync(NetworkStream from, NetworkStream to)
-    {
-        var buffer = new byte[16 * 1024];
-        while (true)
-        {
-            var read = await from.ReadAsync(buffer, _stop.Token);
-            if (read == 0) return;
-            await to.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
-        }
-    }
-
     /// <summary>The server's messages (a type byte, a length that counts itself, the body), one at a time.</summary>
-    private async Task PumpMessagesAsync(NetworkStream from, NetworkStream to)
+    protected override async Task PumpDownAsync(NetworkStream server, NetworkStream client)
     {
         var header = new byte[5];
         var completed = false;
         while (true)
         {
-            await from.ReadExactlyAsync(header, _stop.Token);
+            await server.ReadExactlyAsync(header, Stop.Token);
             var length = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(1));
             var message = new byte[1 + length];
             header.CopyTo(message, 0);
-            await from.ReadExactlyAsync(message.AsMemory(5, length - 4), _stop.Token);
+            await server.ReadExactlyAsync(message.AsMemory(5, length - 4), Stop.Token);
             if (Volatile.Read(ref _armed) == 1)
             {
                 if (header[0] == (byte)'C') completed = _tag is not { } tag || System.Text.Encoding.ASCII.GetString(message, 5, length - 5).StartsWith(tag, StringComparison.Ordinal);
@@ -123,15 +67,7 @@ internal sealed class LostAcknowledgementRelay : IAsyncDisposable
                 }
             }
 
-            await to.WriteAsync(message, _stop.Token);
+            await client.WriteAsync(message, Stop.Token);
         }
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-        _stop.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

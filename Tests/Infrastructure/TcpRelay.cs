@@ -8,15 +8,36 @@ namespace Orleans.GoalGpt.Tests.Infrastructure;
 /// cut, nothing is forwarded either way and new connections are accepted but not answered (the bytes
 /// wait, as TCP retransmits would); healing forwards again.
 /// </summary>
-internal sealed class TcpRelay : IAsyncDisposable
+internal sealed class TcpRelay(string host, int port) : RelayBase(host, port)
+{
+    private volatile TaskCompletionSource _open = Opened();
+
+    public void Cut() => _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Heal() => _open.TrySetResult();
+
+    // Cut: a new connection waits, and a chunk waits, as unacknowledged segments would.
+    protected override Task BeforeForwardAsync(CancellationToken ct) => _open.Task.WaitAsync(ct);
+
+    private static TaskCompletionSource Opened()
+    {
+        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        open.SetResult();
+        return open;
+    }
+}
+
+/// <summary>
+/// Accepts on a loopback port and relays each connection to the server: the client's bytes as they come, the
+/// server's through <see cref="PumpDownAsync"/>. A connection ends both ways when either direction ends.
+/// </summary>
+internal abstract class RelayBase : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly string _host;
     private readonly int _port;
-    private readonly CancellationTokenSource _stop = new();
-    private volatile TaskCompletionSource _open = Opened();
 
-    public TcpRelay(string host, int port)
+    protected RelayBase(string host, int port)
     {
         _host = host;
         _port = port;
@@ -26,25 +47,22 @@ internal sealed class TcpRelay : IAsyncDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
-    public void Cut() => _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    protected CancellationTokenSource Stop { get; } = new();
 
-    public void Heal() => _open.TrySetResult();
+    /// <summary>Awaited before a connection is made to the server and before each chunk is forwarded.</summary>
+    protected virtual Task BeforeForwardAsync(CancellationToken ct) => Task.CompletedTask;
 
-    private static TaskCompletionSource Opened()
-    {
-        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        open.SetResult();
-        return open;
-    }
+    /// <summary>Forwards the server's bytes to the client; returning ends the connection.</summary>
+    protected virtual Task PumpDownAsync(NetworkStream server, NetworkStream client) => PumpAsync(server, client);
 
     private async Task AcceptAsync()
     {
-        while (!_stop.IsCancellationRequested)
+        while (!Stop.IsCancellationRequested)
         {
             TcpClient client;
             try
             {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                client = await _listener.AcceptTcpClientAsync(Stop.Token);
             }
             catch (Exception)
             {
@@ -61,11 +79,11 @@ internal sealed class TcpRelay : IAsyncDisposable
         {
             try
             {
-                await _open.Task.WaitAsync(_stop.Token);
+                await BeforeForwardAsync(Stop.Token);
                 using var server = new TcpClient();
-                await server.ConnectAsync(_host, _port, _stop.Token);
+                await server.ConnectAsync(_host, _port, Stop.Token);
                 var up = PumpAsync(client.GetStream(), server.GetStream());
-                var down = PumpAsync(server.GetStream(), client.GetStream());
+                var down = PumpDownAsync(server.GetStream(), client.GetStream());
                 await Task.WhenAny(up, down);
             }
             catch (Exception)
@@ -80,18 +98,18 @@ internal sealed class TcpRelay : IAsyncDisposable
         var buffer = new byte[16 * 1024];
         while (true)
         {
-            var read = await from.ReadAsync(buffer, _stop.Token);
+            var read = await from.ReadAsync(buffer, Stop.Token);
             if (read == 0) return;
-            await _open.Task.WaitAsync(_stop.Token); // cut: the chunk waits, as unacknowledged segments would
-            await to.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+            await BeforeForwardAsync(Stop.Token);
+            await to.WriteAsync(buffer.AsMemory(0, read), Stop.Token);
         }
     }
 
     public ValueTask DisposeAsync()
     {
-        _stop.Cancel();
+        Stop.Cancel();
         _listener.Stop();
-        _stop.Dispose();
+        Stop.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -18,6 +18,9 @@ public sealed class AuditEventsOnceTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _db.DisposeAsync();
 
+    private static TsMatchesWriter Writer(TsMatchesTable table) => new(table, TimeProvider.System, new GoalGptMetrics(new TestMeterFactory()),
+        Options.Create(new WriteBehindOptions()), NullLogger<TsMatchesWriter>.Instance);
+
     private static AuditEvent Goal(string id, int to, long at) => new(id, AuditKinds.ValueChanged, "home_score", (to - 1).ToString(System.Globalization.CultureInfo.InvariantCulture),
         to.ToString(System.Globalization.CultureInfo.InvariantCulture), "mqtt", at);
 
@@ -40,9 +43,7 @@ public sealed class AuditEventsOnceTests : IAsyncLifetime
         // meanwhile): only a look-up on that retry keeps the history from showing each goal twice.
         await using var relay = new LostAcknowledgementRelay(_db.ConnectionString);
         await using var dataSource = Npgsql.NpgsqlDataSource.Create(relay.ConnectionString);
-        var metrics = new GoalGptMetrics(new TestMeterFactory());
-        await using var writer = new TsMatchesWriter(new TsMatchesTable(dataSource), TimeProvider.System, metrics,
-            Options.Create(new WriteBehindOptions()), NullLogger<TsMatchesWriter>.Instance);
+        await using var writer = Writer(new TsMatchesTable(dataSource));
         var cursor = new WriteCursor();
         TsMatchRow Row(int score) => new() { ExternalId = "once-c", FenceToken = 1, HomeScore = score, HomeScoreSource = "mqtt", HomeScoreTimestamp = score * 1_000 };
         writer.Enqueue(Row(1), ["home_score"], true, cursor, 1, false, [Goal("once-c", 1, 1_000)]);
@@ -68,9 +69,7 @@ public sealed class AuditEventsOnceTests : IAsyncLifetime
     {
         // The older activation's flush committed (its acknowledgement lost), its retry was fenced out, and it handed
         // its updates over: the next activation decides them again (Adopt) and records events already there.
-        var metrics = new GoalGptMetrics(new TestMeterFactory());
-        await using var writer = new TsMatchesWriter(_db.Table, TimeProvider.System, metrics,
-            Options.Create(new WriteBehindOptions()), NullLogger<TsMatchesWriter>.Instance);
+        await using var writer = Writer(_db.Table);
         var rejected = Goal("once-d", 7, 1_000) with { Kind = AuditKinds.InputRejected, Reason = "out_of_range" };
         Assert.Empty(await _db.Table.UpsertAsync([new TsMatchRow { ExternalId = "once-d", FenceToken = 1 }], [rejected], mayBeWritten: false));
 
@@ -83,9 +82,7 @@ public sealed class AuditEventsOnceTests : IAsyncLifetime
     [Fact]
     public async Task Events_of_an_older_activation_do_not_ride_with_the_next_activations_row()
     {
-        var metrics = new GoalGptMetrics(new TestMeterFactory());
-        await using var writer = new TsMatchesWriter(_db.Table, TimeProvider.System, metrics,
-            Options.Create(new WriteBehindOptions()), NullLogger<TsMatchesWriter>.Instance);
+        await using var writer = Writer(_db.Table);
         var (older, newer) = (new WriteCursor(), new WriteCursor());
         // The older activation's row is still queued when the next one (a newer epoch) hands over its own.
         writer.Enqueue(new TsMatchRow { ExternalId = "once-b", FenceToken = 1, HomeScore = 1, HomeScoreSource = "mqtt", HomeScoreTimestamp = 1_000 },
