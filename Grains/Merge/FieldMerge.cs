@@ -36,7 +36,8 @@ public static partial class FieldMerge
     /// field by field when it was observed before every newer snapshot this state took (<see cref="ProviderTimes"/>): it was
     /// answered before they existed, and they supersede only what of it landed (a newer observation wins; a status held as
     /// an unconfirmed regression leaves it standing). Otherwise it is superseded as a whole, kick-offs aside
-    /// (<see cref="StaleReplay"/>). Kick-offs are set once as ever (invariant 7).
+    /// (<see cref="StaleReplay"/>). Kick-offs are set once as ever (invariant 7). A replay is not judged "in the future" again
+    /// (observation time, provider time, kick-offs): that was judged by the clock of the silo that first decided it.
     /// </summary>
     public static MergeOutcome Apply(MatchState state, MatchUpdate u, long nowMs, bool replay = false)
     {
@@ -50,14 +51,17 @@ public static partial class FieldMerge
         // reason that depends on when it is decided (a kick-off set once, a provider time out of range of this now).
         var replayable = u;
 
-        if (u.ObservedAtMs < Year2000 * 1000 || u.ObservedAtMs > nowMs + FutureToleranceSeconds * 1000)
+        // "In the future" is judged by the clock of the silo that first decided the update (here too for a kick-off): a
+        // replay elsewhere (a hand-over, a take-over) on a silo whose clock is behind must not refuse what was answered
+        // Applied. What was refused as out of range there is not replayed (MergeOutcome.Replayable).
+        if (u.ObservedAtMs < Year2000 * 1000 || (!replay && u.ObservedAtMs > nowMs + FutureToleranceSeconds * 1000))
         {
             return RejectWhole(u, RejectReasons.OutOfRange, events);
         }
 
         if (u.ProviderUpdateTime is long put)
         {
-            if (put < Year2000 || put > nowS + FutureToleranceSeconds)
+            if (put < Year2000 || (!replay && put > nowS + FutureToleranceSeconds))
             {
                 fields.Add(new("provider_update_time", FieldOutcome.Rejected, RejectReasons.OutOfRange));
                 // Decided minutes later it would be in range: stored for good (the row keeps the greatest), every real

@@ -338,7 +338,8 @@ public sealed partial class MatchLocks(
     /// <summary>
     /// A claim thread's own PostgreSQL session, kept open with its <c>lock_timeout</c> set once: an epoch statement is
     /// then one round trip (a pooled session per batch needed a transaction for <c>SET LOCAL</c>: two, each a wait for
-    /// the CPU while a mass activation holds both cores). Opened again after a failure.
+    /// the CPU while a mass activation holds both cores). Opened again after a failure other than a lock timeout or a
+    /// deadlock (the statement failed alone). Two per silo (one per claim thread) stay out of the pool for good.
     /// </summary>
     private sealed class ClaimSession(NpgsqlDataSource database, TimeSpan lockTimeout) : IDisposable
     {
@@ -369,20 +370,9 @@ public sealed partial class MatchLocks(
 
         public void Dispose()
         {
-            var connection = _connection;
+            // Back to the pool, which resets the session (its lock_timeout with it); a broken one is dropped there.
+            _connection?.Dispose();
             _connection = null;
-            if (connection is null) return;
-            try
-            {
-                // Back to the pool as it was (Npgsql resets a session too, unless the connection string says otherwise).
-                if (connection.FullState == System.Data.ConnectionState.Open) TsMatchesTable.SetLockTimeout(connection, TimeSpan.Zero, reset: true);
-            }
-            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
-            {
-                // Broken: the pool drops it.
-            }
-
-            connection.Dispose();
         }
     }
 
@@ -707,8 +697,9 @@ public sealed class LockOptions
     /// <summary>
     /// Lease set-ups in flight at once per silo. Their statements are batched (claims, state reads and writes), so more
     /// in flight means larger batches, not more connections. 32: 10,000 matches activated in 1.7–2.7 s with lease p99
-    /// 10–16 ms; 64: 1.3–1.8 s but p99 16–37 ms (the claims wait for the cores the activations keep busy); 16: 3.8–4.1 s;
-    /// 512 made the claims queue (lease p99 101 ms) without activating faster (bench/run.sh, 2-core box).
+    /// 10–16 ms; 64: 1.3–1.8 s but p99 16–37 ms (the claims wait for the cores the activations keep busy); with the
+    /// earlier two-round-trip claim, 16 took 3.8–4.1 s and 512 made the claims queue (lease p99 101 ms) without
+    /// activating faster (bench/run.sh, 2-core box).
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1_000)]
     public int MaxConcurrentSetups { get; set; } = 32;

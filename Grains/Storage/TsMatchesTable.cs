@@ -125,39 +125,22 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         return (row.FenceToken!.Value, row);
     }
 
-    /// <summary>
-    /// <see cref="ClaimAsync"/> for several matches in one statement: each gets its next epoch and comes back with
-    /// its row as the draw left it. Rows are locked in byte order (<c>COLLATE "C"</c>), the order the write-behind's
-    /// upsert locks them in whatever the database's collation, so that a claim and a flush touching the same rows
-    /// cannot deadlock. A row locked elsewhere is waited for at most <paramref name="lockTimeout"/> (then
-    /// <see cref="PostgresException"/> 55P03, nothing changed).
-    /// </summary>
-    /// <remarks>Synchronous: it runs on the lease claim threads (<see cref="MatchLocks"/>), off the thread pool.</remarks>
-    public Dictionary<string, TsMatchRow> ClaimMany(IReadOnlyCollection<string> externalIds, TimeSpan lockTimeout)
+    /// <summary>Sets the session's <c>lock_timeout</c>: a lease claim thread's session, once (<see cref="ClaimMany"/>).</summary>
+    public static void SetLockTimeout(NpgsqlConnection connection, TimeSpan lockTimeout)
     {
-        using var connection = dataSource.OpenConnection();
-        using var tx = connection.BeginTransaction(); // SET LOCAL: the pooled session's own lock_timeout is left as it was
-        using (var set = new NpgsqlCommand($"SET LOCAL lock_timeout = {(long)Math.Max(1, lockTimeout.TotalMilliseconds)}", connection, tx))
-        {
-            set.ExecuteNonQuery();
-        }
-
-        var rows = ClaimMany(connection, externalIds);
-        tx.Commit();
-        return rows;
-    }
-
-    /// <summary>Sets the session's <c>lock_timeout</c> (a claim session's, once: <see cref="ClaimMany(NpgsqlConnection, IReadOnlyCollection{string})"/>).</summary>
-    public static void SetLockTimeout(NpgsqlConnection connection, TimeSpan lockTimeout, bool reset = false)
-    {
-        using var set = new NpgsqlCommand(reset ? "RESET lock_timeout" : $"SET lock_timeout = {(long)Math.Max(1, lockTimeout.TotalMilliseconds)}", connection);
+        using var set = new NpgsqlCommand($"SET lock_timeout = {(long)Math.Max(1, lockTimeout.TotalMilliseconds)}", connection);
         set.ExecuteNonQuery();
     }
 
     /// <summary>
-    /// As above on <paramref name="connection"/>, a session whose <c>lock_timeout</c> is set (<see cref="SetLockTimeout"/>):
-    /// one statement in its own transaction, one round trip (a claim thread keeps its session open).
+    /// <see cref="ClaimAsync"/> for several matches in one statement: each gets its next epoch and comes back with
+    /// its row as the draw left it. Rows are locked in byte order (<c>COLLATE "C"</c>), the order the write-behind's
+    /// upsert locks them in whatever the database's collation, so that a claim and a flush touching the same rows
+    /// cannot deadlock. A row locked elsewhere is waited for at most the session's <c>lock_timeout</c>
+    /// (<see cref="SetLockTimeout"/>; then <see cref="PostgresException"/> 55P03, nothing changed). One statement in
+    /// its own transaction: one round trip.
     /// </summary>
+    /// <remarks>Synchronous: it runs on the lease claim threads (<see cref="MatchLocks"/>), off the thread pool, each on a session it keeps open.</remarks>
     public static Dictionary<string, TsMatchRow> ClaimMany(NpgsqlConnection connection, IReadOnlyCollection<string> externalIds)
     {
         using var claim = new NpgsqlCommand($"""
@@ -198,7 +181,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
 
     // The audit events of a flush go in the statement that writes their rows: one multi-row insert, and only
     // for the rows the upsert wrote (a row fenced out takes its events with it).
-    private static string UpsertWithEvents(bool once) => $"""
+    private static string UpsertWithEvents(bool mayBeWritten) => $"""
         WITH up AS (
         {UpsertSql}
         ), ev AS (
@@ -207,7 +190,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             FROM unnest(@e_external_id, @e_kind, @e_field, @e_old_value, @e_new_value, @e_source, @e_observed_at, @e_reason, @e_key_name)
                 AS e(external_id, kind, field, old_value, new_value, source, observed_at, reason, key_name)
             WHERE e.external_id IN (SELECT external_id FROM up)
-            {(once ? NotWrittenYet : "")}
+            {(mayBeWritten ? NotWrittenYet : "")}
         )
         SELECT external_id FROM up
         """;
@@ -220,8 +203,8 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
                 AND m.new_value IS NOT DISTINCT FROM e.new_value AND m.source IS NOT DISTINCT FROM e.source)
         """;
 
-    private static readonly string UpsertWithEventsSql = UpsertWithEvents(once: false);
-    private static readonly string UpsertWithEventsOnceSql = UpsertWithEvents(once: true);
+    private static readonly string UpsertWithEventsSql = UpsertWithEvents(mayBeWritten: false);
+    private static readonly string UpsertWithEventsOnceSql = UpsertWithEvents(mayBeWritten: true);
 
     /// <summary>
     /// As <see cref="UpsertAsync(IReadOnlyList{TsMatchRow}, CancellationToken)"/>, and inserts <paramref name="events"/>

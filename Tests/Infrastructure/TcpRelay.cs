@@ -49,7 +49,7 @@ internal abstract class RelayBase : IAsyncDisposable
 
     protected CancellationTokenSource Stop { get; } = new();
 
-    /// <summary>Awaited before a connection is made to the server and before each chunk is forwarded.</summary>
+    /// <summary>Awaited before a connection is made to the server and before each chunk the plain pump forwards.</summary>
     protected virtual Task BeforeForwardAsync(CancellationToken ct) => Task.CompletedTask;
 
     /// <summary>Forwards the server's bytes to the client; returning ends the connection.</summary>

@@ -219,7 +219,9 @@ public sealed class LeaseClaimTests : IAsyncLifetime
         var rows = new[] { lower, upper }.Select(id => TsMatchRow.From(id, new Orleans.GoalGpt.Grains.Merge.MatchState(), 1)).ToList();
         var flush = db.Table.UpsertAsync(rows);
         await EventuallyAsync(async () => await WaitingAsync(db) >= 1, "the flush waits for the held row");
-        var claim = Task.Run(() => db.Table.ClaimMany([lower, upper], TimeSpan.FromSeconds(30)));
+        await using var session = await db.DataSource.OpenConnectionAsync();
+        TsMatchesTable.SetLockTimeout(session, TimeSpan.FromSeconds(30));
+        var claim = Task.Run(() => TsMatchesTable.ClaimMany(session, [lower, upper]));
         await EventuallyAsync(async () => await WaitingAsync(db) >= 2, "the claim waits too");
         await tx.CommitAsync();
 

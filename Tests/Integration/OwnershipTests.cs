@@ -180,9 +180,12 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
             Assert.Equal(1, await db.ScalarAsync(Events));
         }
 
+        // With it, an update the first never saw: its row and event show that the second's flush ran with both.
         await using var second = await GoalGptCluster.StartAsync(silos: 1, database: db, ownsDatabase: false);
-        await second.Grains.GetGrain<IMatchGrain>(id).Adopt([bad]);
+        await second.Grains.GetGrain<IMatchGrain>(id).Adopt([bad, U.Status(UpdateSource.Api, Now - 500, 2)]);
         await second.PersistAndFlushAsync([id]);
+        Assert.Equal(2, (await db.Table.ReadAsync(id))!.StatusId);
+        Assert.Equal(1, await db.ScalarAsync("SELECT count(*) FROM match_events WHERE kind = 'value_changed' AND field = 'status_id'"));
         Assert.Equal(1, await db.ScalarAsync(Events));
     }
 

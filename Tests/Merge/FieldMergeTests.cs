@@ -445,18 +445,21 @@ public sealed class FieldMergeTests
     }
 
     [Fact]
-    public void A_kickoff_applied_where_the_clock_was_ahead_is_applied_when_replayed_on_a_silo_whose_clock_is_behind()
+    public void An_update_applied_where_the_clock_was_ahead_is_applied_when_replayed_on_a_silo_whose_clock_is_behind()
     {
-        // First decided on a silo whose clock runs 7 minutes ahead of this one: a kick-off a minute ago there, answered
-        // Applied. Replayed here (a hand-over or a take-over) it is "later than now + 5 min" by this clock: decided
-        // afresh here it would be refused, replayed the answer must hold.
+        // First decided on a silo whose clock runs 7 minutes ahead of this one: observed, changed by the provider and
+        // kicked off a minute ago there, answered Applied. Replayed here (a hand-over or a take-over) all three are "later
+        // than now + 5 min" by this clock: decided afresh here it would be refused, replayed the answer must hold.
         var kickoff = NowS + 6 * 60;
-        var update = Score(UpdateSource.Api, Now - 1000, 2, 0, 0, kickoff);
-        Assert.Equal(FieldOutcome.Applied, Field(FieldMerge.Apply(new MatchState(), update, Now + 7 * 60_000), "first_half_kickoff_ts").Outcome);
-        Assert.Equal(RejectReasons.ImplausibleKickoff, Field(FieldMerge.Apply(new MatchState(), update, Now), "first_half_kickoff_ts").Reason);
+        var update = Score(UpdateSource.Api, Now + 6 * 60_000, 2, 1, 0, kickoff) with { ProviderUpdateTime = kickoff };
+        var there = FieldMerge.Apply(new MatchState(), update, Now + 7 * 60_000);
+        Assert.All(there.Result.Fields, f => Assert.Equal(FieldOutcome.Applied, f.Outcome));
+        Assert.All(FieldMerge.Apply(new MatchState(), update, Now).Result.Fields, f => Assert.Equal(RejectReasons.OutOfRange, f.Reason));
+        Assert.Equal(RejectReasons.ImplausibleKickoff, Field(FieldMerge.Apply(new MatchState(), update with { ObservedAtMs = Now - 1000, ProviderUpdateTime = null }, Now), "first_half_kickoff_ts").Reason);
         var state = new MatchState();
-        Assert.Equal(FieldOutcome.Applied, Field(FieldMerge.Apply(state, update, Now, replay: true), "first_half_kickoff_ts").Outcome);
-        Assert.Equal(kickoff, state.FirstHalfKickoff!.Value);
+        var replayed = FieldMerge.Apply(state, update, Now, replay: true);
+        Assert.All(replayed.Result.Fields, f => Assert.Equal(FieldOutcome.Applied, f.Outcome));
+        Assert.Equal((kickoff, 1, kickoff), (state.FirstHalfKickoff!.Value, state.HomeScore!.Value, state.ProviderUpdateTime));
 
         // What depends on the state is judged again: a second half earlier than first half + 45 min is refused on replay too.
         var second = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 500, 4, 0, 0, kickoff + 60), Now, replay: true);
