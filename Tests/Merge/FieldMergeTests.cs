@@ -235,12 +235,7 @@ public sealed class FieldMergeTests
     public void A_replay_stale_as_a_whole_still_sets_the_kickoff_it_carries_and_nothing_else()
     {
         // The row another owner wrote: a newer provider time, status and score, no kick-off.
-        MatchState Row()
-        {
-            var s = new MatchState();
-            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 1000, 4, 2, 0) with { ProviderUpdateTime = NowS - 5 }, Now);
-            return s;
-        }
+        MatchState Row() => InOrder(new MatchState(), Score(UpdateSource.Api, Now - 1000, 4, 2, 0) with { ProviderUpdateTime = NowS - 5 });
 
         var state = Row();
         var accepted = Score(UpdateSource.Api, Now - 2000, 2, 1, 0, NowS - 3000) with { ProviderUpdateTime = NowS - 10, SecondHalfKickoffTs = NowS - 200 };
@@ -883,12 +878,7 @@ public sealed class FieldMergeTests
     public void A_replayed_lagging_poll_older_by_provider_time_ends_in_a_state_one_delivery_order_reaches()
     {
         // The row both activations started from: second half, 1-1, provider time NowS - 600.
-        MatchState Base()
-        {
-            var s = new MatchState();
-            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 600_000, 4, 1, 1) with { ProviderUpdateTime = NowS - 600 }, Now);
-            return s;
-        }
+        MatchState Base() => InOrder(new MatchState(), Score(UpdateSource.Api, Now - 600_000, 4, 1, 1) with { ProviderUpdateTime = NowS - 600 });
 
         // The owner's poll: full time, 2-1, provider time NowS - 30, requested at Now - 20 s.
         var final = Score(UpdateSource.Api, Now - 20_000, 8, 2, 1) with { ProviderUpdateTime = NowS - 30 };
@@ -976,12 +966,7 @@ public sealed class FieldMergeTests
     public void A_replayed_poll_older_than_an_intermediate_snapshot_delivered_before_it_was_requested_does_not_confirm_a_regression()
     {
         // The row both activations started from: second half, provider time NowS - 600.
-        MatchState Base()
-        {
-            var s = new MatchState();
-            FieldMerge.Apply(s, Status(UpdateSource.Api, Now - 600_000, 4) with { ProviderUpdateTime = NowS - 600 }, Now);
-            return s;
-        }
+        MatchState Base() => InOrder(new MatchState(), Status(UpdateSource.Api, Now - 600_000, 4) with { ProviderUpdateTime = NowS - 600 });
 
         // Owner B: V (provider time NowS - 40, requested Now - 30 s, answered by Now - 29 s) still shows 4.
         var v = Status(UpdateSource.Api, Now - 30_000, 4) with { ProviderUpdateTime = NowS - 40 };
@@ -1015,12 +1000,7 @@ public sealed class FieldMergeTests
     [Fact]
     public void A_replayed_poll_older_than_an_intermediate_snapshot_delivered_before_it_was_requested_does_not_undo_its_goal()
     {
-        MatchState Base()
-        {
-            var s = new MatchState();
-            FieldMerge.Apply(s, Score(UpdateSource.Api, Now - 600_000, 4, 0, 0) with { ProviderUpdateTime = NowS - 600 }, Now);
-            return s;
-        }
+        MatchState Base() => InOrder(new MatchState(), Score(UpdateSource.Api, Now - 600_000, 4, 0, 0) with { ProviderUpdateTime = NowS - 600 });
 
         // Owner B: V (NowS - 40, requested Now - 30 s, delivered by Now - 29 s) shows the goal, 1-0.
         var v = Score(UpdateSource.Api, Now - 30_000, 4, 1, 0) with { ProviderUpdateTime = NowS - 40 };
