@@ -240,10 +240,15 @@ public sealed class IngestTests(ITestOutputHelper output)
         Assert.True(seconds >= 60);
         Assert.True(arrivals.Count >= 50, "the demand was there");
         Assert.True(arrivals.Count <= seconds + 1, $"{arrivals.Count} requests in {seconds:F1} s exceed 1/s");
-        // Permits are 1 s apart on Redis' clock; what arrives may be closer by the scheduling jitter between
-        // permit and arrival (up to a few hundred ms on a loaded 2-core box), but never three within 1.5 s.
-        var spans = arrivals.Zip(arrivals.Skip(2), (a, c) => c - a).ToList();
-        Assert.All(spans, s => Assert.True(s >= 1_500, $"three requests within {s} ms"));
+        // Permits are 1 s apart on Redis' clock; what arrives may be closer by the delay between a permit and its
+        // request reaching the simulator. CI saw 588 ms of it (three arrivals within 1,412 ms) with every test track
+        // running on the 2-core box, so the allowance is one second: never three within 1 s, never eleven within 9 s
+        // (a limiter that let bursts through, or ran 12 % fast over 10 s, fails either).
+        foreach (var (k, least) in new[] { (3, 1_000L), (11, 9_000L) })
+        {
+            var spans = arrivals.Zip(arrivals.Skip(k - 1), (a, c) => c - a).ToList();
+            Assert.All(spans, s => Assert.True(s >= least, $"{k} requests within {s} ms"));
+        }
     }
 
     private static async Task Hammer(ProviderClient client, CancellationToken stop)
