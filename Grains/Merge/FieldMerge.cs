@@ -87,8 +87,10 @@ public static partial class FieldMerge
                 var changed = state.ProviderUpdateTime != put;
                 providerChanged = changed;
                 state.ProviderUpdateTime = put;
-                // A replay is no sighting: it was observed where it was first decided, on other state.
-                if (!replay) ProviderTimes.Seen(state, put, u.ObservedAtMs);
+                // A replay is a sighting too: the snapshot was observed then, wherever it was first decided. Without it, a
+                // replay older by provider time met a stored time it could not place and was superseded as a whole, though
+                // observed before it (the two-clusters fault scenario's lost status refresh).
+                ProviderTimes.Seen(state, put, u.ObservedAtMs);
                 fields.Add(new("provider_update_time", changed ? FieldOutcome.Applied : FieldOutcome.Unchanged));
             }
         }

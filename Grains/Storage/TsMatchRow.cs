@@ -37,6 +37,16 @@ public sealed record TsMatchRow
     public long? OvertimeKickoffTs { get; init; }
     public string? OvertimeKickoffSource { get; init; }
     public long? ProviderUpdateTime { get; init; }
+
+    /// <summary>
+    /// The earliest observation of provider time <see cref="ProviderUpdateSeenTime"/>, as the writer knew it (null: not known).
+    /// Folded in while that is still <see cref="ProviderUpdateTime"/> (a silo of an earlier version moves the provider time
+    /// without these two), it places the row's provider time for a replay older by provider time (<see cref="ProviderTimes.FirstSeenAfter"/>).
+    /// </summary>
+    public long? ProviderUpdateSeenMs { get; init; }
+
+    /// <summary>The provider time <see cref="ProviderUpdateSeenMs"/> belongs to.</summary>
+    public long? ProviderUpdateSeenTime { get; init; }
     public long? FirstHalfKickoffTimestamp { get; init; }
     public long? SecondHalfKickoffTimestamp { get; init; }
     public long? OvertimeKickoffTimestamp { get; init; }
@@ -121,6 +131,8 @@ public sealed record TsMatchRow
         OvertimeKickoffTimestamp = s.OvertimeKickoff?.ObservedAtMs,
         StatusConfirmed = s.StatusConfirmed,
         ProviderUpdateTime = s.ProviderUpdateTime,
+        ProviderUpdateSeenMs = s.ProviderUpdateTime is long put ? ProviderTimes.SeenAt(s, put) : null,
+        ProviderUpdateSeenTime = s.ProviderUpdateTime is long known && ProviderTimes.SeenAt(s, known) is not null ? known : null,
         // The database's rule-1 guard compares a lower polled score with the row, which may be several grain decisions
         // behind (the write-behind writes the newest state, not each step: a push of the lower score, then a poll
         // repeating it, arrive as one row whose score is the poll's). Every score the grain holds passed rule 1 against
@@ -179,6 +191,13 @@ public sealed record TsMatchRow
         if (ProviderUpdateTime is long put && (s.ProviderUpdateTime is null || put > s.ProviderUpdateTime))
         {
             s.ProviderUpdateTime = put;
+        }
+
+        // With it, when that snapshot was first observed: a replay older by provider time is then decided by whether it was
+        // observed before that snapshot, instead of being superseded as a whole for want of knowing.
+        if (ProviderUpdateTime is long taken && taken == s.ProviderUpdateTime && ProviderUpdateSeenTime == taken && ProviderUpdateSeenMs is long seen)
+        {
+            ProviderTimes.Seen(s, taken, seen);
         }
 
         // The row is written within a flush of every change of the flag, grain state only every minute: the row's is the newer.

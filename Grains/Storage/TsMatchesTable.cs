@@ -72,7 +72,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             first_half_kickoff_ts, first_half_kickoff_source, first_half_kickoff_timestamp,
             second_half_kickoff_ts, second_half_kickoff_source, second_half_kickoff_timestamp,
             overtime_kickoff_ts, overtime_kickoff_source, overtime_kickoff_timestamp,
-            provider_update_time, fence_token, stale_since
+            provider_update_time, fence_token, stale_since, provider_update_seen_time, provider_update_seen_ms
         """;
 
     private static readonly string UpsertSql = $"""
@@ -91,6 +91,21 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             {Kickoff("second_half_kickoff_ts")},
             {Kickoff("overtime_kickoff_ts")},
             provider_update_time = GREATEST(t.provider_update_time, EXCLUDED.provider_update_time),
+            -- When the kept provider time was first observed: the writer's, with a newer time; with the same, the earlier of
+            -- the two that belong to it (a pair whose time is not the row's, left by an earlier version's silo, does not count).
+            provider_update_seen_time = CASE
+                WHEN EXCLUDED.provider_update_time IS NULL THEN t.provider_update_seen_time
+                WHEN t.provider_update_time IS NULL OR EXCLUDED.provider_update_time > t.provider_update_time THEN EXCLUDED.provider_update_seen_time
+                WHEN EXCLUDED.provider_update_time = t.provider_update_time AND EXCLUDED.provider_update_seen_time = EXCLUDED.provider_update_time
+                    THEN EXCLUDED.provider_update_seen_time
+                ELSE t.provider_update_seen_time END,
+            provider_update_seen_ms = CASE
+                WHEN EXCLUDED.provider_update_time IS NULL THEN t.provider_update_seen_ms
+                WHEN t.provider_update_time IS NULL OR EXCLUDED.provider_update_time > t.provider_update_time THEN EXCLUDED.provider_update_seen_ms
+                WHEN EXCLUDED.provider_update_time = t.provider_update_time AND EXCLUDED.provider_update_seen_time = EXCLUDED.provider_update_time
+                    THEN CASE WHEN t.provider_update_seen_time = t.provider_update_time
+                        THEN LEAST(t.provider_update_seen_ms, EXCLUDED.provider_update_seen_ms) ELSE EXCLUDED.provider_update_seen_ms END
+                ELSE t.provider_update_seen_ms END,
             stale_since = EXCLUDED.stale_since,
             updated_at = now()
         -- The fence is checked on the row this statement locked, at its newest version (a sub-select would
@@ -169,7 +184,8 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         first_half_kickoff_ts, first_half_kickoff_source, second_half_kickoff_ts, second_half_kickoff_source,
         overtime_kickoff_ts, overtime_kickoff_source, provider_update_time, fence_token,
         first_half_kickoff_timestamp, second_half_kickoff_timestamp, overtime_kickoff_timestamp,
-        status_id_confirmed, home_score_drop_confirmed, away_score_drop_confirmed, stale_since
+        status_id_confirmed, home_score_drop_confirmed, away_score_drop_confirmed, stale_since, provider_update_seen_ms,
+        provider_update_seen_time
         """;
 
     /// <summary>
@@ -270,6 +286,8 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
         Add(p, "provider_update_time", NpgsqlDbType.Bigint, rows.Select(r => r.ProviderUpdateTime));
         Add(p, "fence_token", NpgsqlDbType.Bigint, rows.Select(r => r.FenceToken));
         Add(p, "stale_since", NpgsqlDbType.Bigint, rows.Select(r => r.StaleSince));
+        Add(p, "provider_update_seen_time", NpgsqlDbType.Bigint, rows.Select(r => r.ProviderUpdateSeenTime));
+        Add(p, "provider_update_seen_ms", NpgsqlDbType.Bigint, rows.Select(r => r.ProviderUpdateSeenMs));
         var written = new HashSet<string>(StringComparer.Ordinal);
         await using (var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
@@ -420,7 +438,7 @@ public sealed class TsMatchesTable(NpgsqlDataSource dataSource)
             OvertimeKickoffTs = L(28), OvertimeKickoffSource = S(29), ProviderUpdateTime = L(30), FenceToken = L(31),
             FirstHalfKickoffTimestamp = L(32), SecondHalfKickoffTimestamp = L(33), OvertimeKickoffTimestamp = L(34),
             StatusConfirmed = r.GetBoolean(35), HomeScoreDropConfirmed = r.GetBoolean(36), AwayScoreDropConfirmed = r.GetBoolean(37),
-            RawArraysDiscarded = discarded, StaleSince = L(38),
+            RawArraysDiscarded = discarded, StaleSince = L(38), ProviderUpdateSeenMs = L(39), ProviderUpdateSeenTime = L(40),
         };
     }
 

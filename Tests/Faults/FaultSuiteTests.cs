@@ -66,6 +66,10 @@ public sealed class FaultSuiteTests(ITestOutputHelper output)
             // What the match's grain holds now: in memory but not in the row, or never reached the grain.
             var s = await clusters[0].Grains.GetGrain<IMatchGrain>(id).GetSnapshot();
             output.WriteLine($"  {id} grain now: status {s.Status?.Value}@{s.Status?.ObservedAtMs} {s.Status?.Source}, home {s.HomeScore?.Value}@{s.HomeScore?.ObservedAtMs}, epoch {s.FenceToken}");
+            // Every status the match was sent, in observation order: which cluster answered, and how.
+            var trail = writers.Acks.Where(a => a.Match.Id == id && a.Update.StatusId is not null).OrderBy(a => a.Update.ObservedAtMs)
+                .Select(a => $"{a.Update.StatusId}@{a.Update.ObservedAtMs} put {a.Update.ProviderUpdateTime} {a.Update.Source} via {Array.FindIndex(clusters, c => ReferenceEquals(c.Grains, a.Via))} acked +{a.AckedAtMs - a.Update.ObservedAtMs} {a.StatusOutcome}");
+            output.WriteLine($"  {id} statuses: {string.Join("; ", trail)}");
         }
 
         output.WriteLine($"  call failures retried {writers.CallFailures}, minute refreshes {writers.MinuteRefreshes}, samples {sampler.Samples} ({sampler.ReadFailures} failed reads{(sampler.FirstReadError is { } error ? ": " + error : "")}), not persisted at settle {notPersisted}");

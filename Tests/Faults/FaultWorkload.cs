@@ -214,7 +214,9 @@ internal static class FaultWorkload
 }
 
 /// <summary>One update a grain acknowledged (the call returned).</summary>
-internal sealed record Ack(MatchTruth Match, MatchUpdate Update, long Seq, long AckedAtMs, bool AnyApplied, IReadOnlySet<string> AppliedFields);
+/// <param name="Via">The grain factory the call went through (which cluster answered, where a run has two).</param>
+internal sealed record Ack(MatchTruth Match, MatchUpdate Update, long Seq, long AckedAtMs, bool AnyApplied, IReadOnlySet<string> AppliedFields,
+    IGrainFactory? Via = null, string? StatusOutcome = null);
 
 /// <summary>
 /// The five job kinds writing concurrently through <see cref="IMatchGrain"/> for a bounded time,
@@ -268,13 +270,16 @@ internal sealed class FaultWriters(IReadOnlyList<MatchTruth> truths, Func<string
         {
             try
             {
-                var grain = route(m.Id).GetGrain<IMatchGrain>(m.Id);
+                var via = route(m.Id);
+                var grain = via.GetGrain<IMatchGrain>(m.Id);
                 IReadOnlyList<ApplyResult> results = updates.Length == 1 ? [await grain.Apply(updates[0])] : await grain.ApplyMany(updates);
                 var acked = Now();
                 for (var i = 0; i < updates.Length; i++)
                 {
                     var applied = results[i].Fields.Where(f => f.Outcome == FieldOutcome.Applied).Select(f => f.Field).ToHashSet(StringComparer.Ordinal);
-                    _acks.Enqueue(new Ack(m, updates[i], Interlocked.Increment(ref _seq), acked, results[i].AnyApplied, applied));
+                    var status = results[i].Fields.FirstOrDefault(f => f.Field == "status_id");
+                    _acks.Enqueue(new Ack(m, updates[i], Interlocked.Increment(ref _seq), acked, results[i].AnyApplied, applied, via,
+                        status is null ? null : status.Reason ?? status.Outcome.ToString()));
                     if (updates[i].PhaseKickoffTs is > 0 && updates[i].StatusId is int st) _kickoffAcked[$"{m.Id}/{st}"] = true;
                 }
 

@@ -1,3 +1,4 @@
+using Orleans.GoalGpt.Grains.Merge;
 using Orleans.GoalGpt.Grains.Storage;
 using Orleans.GoalGpt.Tests.Infrastructure;
 using Xunit;
@@ -47,6 +48,37 @@ public sealed class TsMatchesTableTests : IAsyncLifetime
         var rows = await _db.Table.ReadAllAsync();
         Assert.Equal((4, 1), (rows["b1"].StatusId, rows["b1"].HomeScore));
         Assert.Equal((4, 2), (rows["b2"].StatusId, rows["b2"].HomeScore));
+    }
+
+    [Fact]
+    public async Task The_first_observation_of_the_provider_time_follows_that_time_and_keeps_the_earliest_sighting()
+    {
+        async Task<(long?, long?, long?)> WriteAsync(long? put, long? seen)
+        {
+            await _db.Table.UpsertAsync([Row("p1", 1_000, 4, 0) with { ProviderUpdateTime = put, ProviderUpdateSeenTime = seen is null ? null : put, ProviderUpdateSeenMs = seen }]);
+            var row = (await _db.Table.ReadAsync("p1"))!;
+            return (row.ProviderUpdateTime, row.ProviderUpdateSeenTime, row.ProviderUpdateSeenMs);
+        }
+
+        Assert.Equal((100, 100, 100_500), await WriteAsync(100, 100_500));
+        Assert.Equal((100, 100, 100_200), await WriteAsync(100, 100_200)); // the same snapshot seen earlier by another writer
+        Assert.Equal((100, 100, 100_200), await WriteAsync(100, 100_900)); // ... and later: the earliest stays
+        Assert.Equal((100, 100, 100_200), await WriteAsync(100, null)); // a writer that does not know it
+        Assert.Equal((100, 100, 100_200), await WriteAsync(99, 99_000)); // an older provider time: nothing moves
+        Assert.Equal((100, 100, 100_200), await WriteAsync(null, null)); // an update without one (a push)
+        Assert.Equal((101, 101, 101_700), await WriteAsync(101, 101_700)); // a newer one brings its own
+        Assert.Equal((102, null, null), await WriteAsync(102, null)); // a newer one not placed: not placed
+
+        // A silo of the previous version moves the provider time without the pair: the pair no longer counts, and the next
+        // writer of that time that knows it replaces it (instead of keeping the earlier observation of another time).
+        Assert.Equal((103, 103, 103_400), await WriteAsync(103, 103_400));
+        await _db.ExecuteAsync("UPDATE ts_matches SET provider_update_time = 104 WHERE external_id = 'p1'");
+        var folded = new MatchState();
+        (await _db.Table.ReadAsync("p1"))!.MergeInto(folded);
+        Assert.Equal((104L, (long?)null), (folded.ProviderUpdateTime!.Value, ProviderTimes.SeenAt(folded, 104)));
+        Assert.Equal((104, 104, 104_600), await WriteAsync(104, 104_600));
+        (await _db.Table.ReadAsync("p1"))!.MergeInto(folded);
+        Assert.Equal(104_600, ProviderTimes.SeenAt(folded, 104));
     }
 
     [Fact]

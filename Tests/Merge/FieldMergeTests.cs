@@ -903,6 +903,25 @@ public sealed class FieldMergeTests
     }
 
     [Fact]
+    public void A_provider_time_taken_from_a_replay_is_a_sighting_so_an_earlier_replay_is_still_decided_field_by_field()
+    {
+        // The owner's state: second half, provider time NowS - 40 seen at Now - 40 s.
+        var state = InOrder(new MatchState(), Status(UpdateSource.Api, Now - 40_000, 4) with { ProviderUpdateTime = NowS - 40 });
+        // It adopts a poll another activation answered (a hand-over): 2 at Now - 10 s, held as an unconfirmed regression;
+        // the provider time NowS - 10 is taken from it.
+        var held = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 10_000, 2) with { ProviderUpdateTime = NowS - 10 }, Now, replay: true);
+        Assert.Equal(RejectReasons.UnconfirmedRegression, Field(held, "status_id").Reason);
+        // Then a refresh of 4 that a third activation answered Applied, observed at Now - 20 s (before the held 2): older by
+        // provider time. In observation order (4, 4, then 2 held) the status is 4 as of Now - 20 s; the two-clusters fault
+        // scenario lost that refresh (da-131) when the sighting of NowS - 10, taken by a replay, was not known here.
+        var refresh = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 20_000, 4) with { ProviderUpdateTime = NowS - 20 }, Now, replay: true);
+
+        Assert.Equal(FieldOutcome.Applied, Field(refresh, "status_id").Outcome);
+        Assert.Equal((4, Now - 20_000, NowS - 10), (state.Status!.Value, state.Status.ObservedAtMs, state.ProviderUpdateTime));
+        Assert.Equal(2, state.Regression?.Status); // observed before the held sighting: the candidate stands
+    }
+
+    [Fact]
     public void A_replayed_watchdog_poll_observed_after_the_held_sighting_leaves_the_regression_and_its_repoll()
     {
         // The owner's state: 4, then its newer snapshot (provider time NowS - 10) shows 2: held, re-poll requested.
@@ -948,18 +967,28 @@ public sealed class FieldMergeTests
     // ---- Review 3: the replay rule checks only the snapshot that brought the stored provider time ----
 
     [Fact]
-    public void The_provider_times_kept_are_the_last_four_and_an_older_ones_observation_folds_into_the_next()
+    public void The_provider_times_kept_are_the_last_sixteen_and_the_oldest_goes_without_changing_the_next()
     {
         var state = new MatchState();
-        long[] seenAt = [500, 100, 700, 900, 800, 600]; // provider times 10..15, observed out of order
-        for (var i = 0; i < seenAt.Length; i++) ProviderTimes.Seen(state, 10 + i, seenAt[i]);
-        ProviderTimes.Seen(state, 14, 650); // the same provider time seen earlier elsewhere: the earlier observation counts
-        Assert.Equal([12, 100, 13, 900, 14, 650, 15, 600], state.ProviderTimesSeen!);
-        Assert.Equal(100, ProviderTimes.FirstSeenAfter(state, 11, stored: 15)); // the folded-in bound: stricter, never laxer
-        Assert.Equal(600, ProviderTimes.FirstSeenAfter(state, 13, stored: 15));
-        Assert.Null(ProviderTimes.FirstSeenAfter(state, 13, stored: 16)); // the newest came from a row: not known
-        ProviderTimes.Seen(state, 11, 50); // older than every kept one: its observation folds into the oldest kept
-        Assert.Equal([12, 50, 13, 900, 14, 650, 15, 600], state.ProviderTimesSeen!);
+        // Provider times 10..27, observed in order but for 11 (observed first) and 25 (seen again earlier below).
+        for (var t = 10; t < 28; t++) ProviderTimes.Seen(state, t, t == 11 ? 5 : t * 100);
+        var pairs = state.ProviderTimesSeen!;
+        Assert.Equal(ProviderTimes.Kept * 2, pairs.Length);
+        Assert.Equal((12L, 1_200L), (pairs[0], pairs[1])); // 10 and 11 went; 12 keeps its own observation
+        // A replay of provider time 12, observed at 1,250: the next snapshot (13) was first seen at 1,300, after it. Folded,
+        // 11's observation (5) would have made it "observed after a newer snapshot" and superseded it as a whole.
+        Assert.Equal(1_300, ProviderTimes.FirstSeenAfter(state, 12, stored: 27));
+        ProviderTimes.Seen(state, 25, 1_000); // the same provider time seen earlier elsewhere: the earlier observation counts
+        Assert.Equal(1_000, ProviderTimes.SeenAt(state, 25));
+        Assert.Equal(1_000, ProviderTimes.FirstSeenAfter(state, 12, stored: 27));
+        Assert.Null(ProviderTimes.FirstSeenAfter(state, 13, stored: 28)); // the newest came from a row that does not say: not known
+        ProviderTimes.Seen(state, 3, 1); // older than every kept one: nothing to keep
+        Assert.Equal((12L, 1_200L), (state.ProviderTimesSeen![0], state.ProviderTimesSeen[1]));
+
+        // A state saved with fewer pairs (an earlier version kept four) keeps them when it takes the next one.
+        var saved = new MatchState { ProviderTimesSeen = [40, 4_000, 41, 4_100, 42, 4_200, 43, 4_300] };
+        ProviderTimes.Seen(saved, 44, 4_400);
+        Assert.Equal([4_000L, 4_100, 4_200, 4_300, 4_400], Enumerable.Range(40, 5).Select(t => ProviderTimes.SeenAt(saved, t)!.Value));
     }
 
     [Fact]
