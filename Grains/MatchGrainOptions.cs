@@ -26,6 +26,15 @@ public sealed class MatchGrainOptions
     [Range(10, 1_000_000)]
     public int MaxUnwrittenUpdates { get; set; } = 1_000;
 
+    /// <summary>
+    /// How long a match activation may go without a call before Orleans collects it (its row written, its lease released:
+    /// the deactivation of <c>docs/design.md</c>, durability item 2). A live match is called all the time (polls, pushes,
+    /// the minute clock); one that ended or has not started gives its memory and its lease back, and the next call
+    /// activates it again from its row. Must exceed Orleans' collection quantum (1 minute).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:02", "7.00:00:00")]
+    public TimeSpan IdleCollectionAge { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>How long a deactivating activation waits for its own row to be written before it hands over.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan DeactivationWriteTimeout { get; set; } = TimeSpan.FromSeconds(10);

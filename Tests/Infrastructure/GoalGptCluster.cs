@@ -157,6 +157,9 @@ public sealed class GoalGptCluster : IAsyncDisposable
         TimeProviderNames.GrainDirectory,
     ];
 
+    /// <summary>A test setting: how often Orleans looks for idle activations (its collection quantum).</summary>
+    public const string CollectionQuantumSetting = "Test:CollectionQuantum";
+
     /// <summary>A setting that gives one silo (by its test name, Orleans:Name: Secondary_0, Secondary_1, ...) its own Redis connection string.</summary>
     public static string RedisOf(string siloName) => $"Test:Redis:{siloName}";
 
@@ -174,6 +177,12 @@ public sealed class GoalGptCluster : IAsyncDisposable
             }
 
             siloBuilder.AddGoalGpt(configuration);
+            if (configuration.GetValue<TimeSpan?>(CollectionQuantumSetting) is { } quantum)
+            {
+                // Orleans looks for idle activations once per quantum (1 min): a test of idle collection looks more often.
+                siloBuilder.Services.Configure<Orleans.Configuration.GrainCollectionOptions>(o => o.CollectionQuantum = quantum);
+            }
+
             if (Environment.GetEnvironmentVariable("GOALGPT_TEST_SILO_LOGS") == "1")
             {
                 // For working on one test: the silos' own warnings on the console, named by silo.

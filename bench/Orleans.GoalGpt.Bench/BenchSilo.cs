@@ -38,6 +38,9 @@ public sealed class BenchSilo : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
+    /// <summary>A bench setting: how often Orleans looks for idle activations (its collection quantum, 1 min by default).</summary>
+    public const string CollectionQuantumSetting = "Bench:CollectionQuantum";
+
     public static async Task<BenchSilo> StartAsync(string postgres, string redis, IDictionary<string, string?>? settings = null)
     {
         var builder = Host.CreateApplicationBuilder();
@@ -65,6 +68,10 @@ public sealed class BenchSilo : IAsyncDisposable
             });
             silo.ConfigureEndpoints(IPAddress.Loopback, FreePort(), gatewayPort, listenOnAnyHostAddress: false);
             silo.AddGoalGpt(builder.Configuration);
+            if (builder.Configuration.GetValue<TimeSpan?>(CollectionQuantumSetting) is { } quantum)
+            {
+                silo.Services.Configure<Orleans.Configuration.GrainCollectionOptions>(o => o.CollectionQuantum = quantum);
+            }
         });
         var host = builder.Build();
         await host.StartAsync();

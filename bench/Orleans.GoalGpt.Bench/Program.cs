@@ -76,7 +76,11 @@ foreach (var m in matchCounts)
     {
         await ClearLocksAsync(redis, m);
         var db = await Database.RecreateAsync(server, "goalgpt_bench");
-        var silo = await BenchSilo.StartAsync(db.ConnectionString, redisCs);
+        // With --tracked: the ended matches go once idle (MatchGrain:IdleCollectionAge, shortened so that the run need not
+        // wait its 10 minutes; Orleans looks for idle activations every 5 s instead of every minute).
+        var silo = await BenchSilo.StartAsync(db.ConnectionString, redisCs, tracked > 0
+            ? new Dictionary<string, string?> { ["MatchGrain:IdleCollectionAge"] = ServiceRun.TrackedIdleAge.ToString(), [BenchSilo.CollectionQuantumSetting] = "00:00:05" }
+            : null);
         var load = File.ReadAllText("/proc/loadavg").Trim();
         Console.WriteLine($"[bench] service, {m} matches, offered {(rate > 0 ? rate.ToString("N0", CultureInfo.InvariantCulture) + "/s" : "as fast as it answers")}, {duration.TotalSeconds} s, load average {load} ...");
         var service = await ServiceRun.RunAsync(workload, silo, db, hist, cpu, duration, rate, tracked);

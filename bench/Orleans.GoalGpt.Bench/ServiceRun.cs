@@ -72,6 +72,9 @@ public sealed record RunResult
 public static class ServiceRun
 {
     /// <summary>Matches activated at once (a silo taking over a league: the feed delivers to every match).</summary>
+    /// <summary>How long a tracked (ended) match stays active without a call in a <c>--tracked</c> run.</summary>
+    public static readonly TimeSpan TrackedIdleAge = TimeSpan.FromSeconds(20);
+
     public static int ActivationParallelism { get; } = int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_ACTIVATION_PARALLELISM"), out var p) ? p : 512;
 
     public static async Task<RunResult> RunAsync(Workload workload, BenchSilo silo, Database db, Histograms hist, ProcessCpu cpu, TimeSpan duration, double rate,
@@ -88,6 +91,18 @@ public static class ServiceRun
             trackedSeconds = started.Elapsed.TotalSeconds;
             await silo.Writer.FlushAsync();
             Console.WriteLine($"[bench] {tracked - workload.Ids.Length:N0} tracked matches activated with full snapshots in {trackedSeconds:F1} s");
+            // They ended and nobody calls them: they go once idle (MatchGrain:IdleCollectionAge). The live step starts after
+            // that, so that it does not also carry a collection of them all at once, which a real list never brings.
+            var management = grains.GetGrain<IManagementGrain>(0);
+            var waited = Stopwatch.StartNew();
+            long resident;
+            while ((resident = await management.GetTotalActivationCount()) > 1_000 && waited.Elapsed < TrackedIdleAge * 10)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2));
+            }
+
+            await silo.Writer.FlushAsync();
+            Console.WriteLine($"[bench] {resident:N0} activations resident {waited.Elapsed.TotalSeconds:F0} s later");
         }
 
         hist.Reset();
@@ -141,6 +156,12 @@ public static class ServiceRun
         // Correctness: every match saves and hands over its row, then the table is compared with the model.
         await ForEachAsync(workload.Ids, 256, id => grains.GetGrain<IMatchGrain>(id).Persist());
         await silo.Writer.FlushAsync();
+        if (trackedSeconds is not null)
+        {
+            var resident = await grains.GetGrain<IManagementGrain>(0).GetTotalActivationCount();
+            Console.WriteLine($"[bench] {resident:N0} activations resident at the memory reading");
+        }
+
         // Memory with full state: every match has had snapshots, deltas, kick-offs and provenance by now.
         GC.Collect();
         var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
@@ -311,7 +332,9 @@ public static class TrackedMatches
         {
             var truth = MatchTruth.Random(new Random(HashCode.Combine(seed, id.GetHashCode(StringComparison.Ordinal))), endMs);
             var t = endMs - 30_000;
-            MatchUpdate[] updates = [truth.Observe(ProducerKind.MatchSync, t), truth.Observe(ProducerKind.DetailLive, t + 500), truth.Observe(ProducerKind.Mqtt, t + 1_000)];
+            // ... and then it ends (full time): tracked, not live, as all but the live ones of a provider's list are.
+            MatchUpdate[] updates = [truth.Observe(ProducerKind.MatchSync, t), truth.Observe(ProducerKind.DetailLive, t + 500), truth.Observe(ProducerKind.Mqtt, t + 1_000),
+                truth.Observe(ProducerKind.MatchSync, t + 1_500) with { StatusId = 8 }];
             var grain = grains.GetGrain<IMatchGrain>(id);
             for (var attempt = 0; ; attempt++)
             {
