@@ -30,10 +30,11 @@ public sealed class MatchGrainOptions
     /// How long a match activation may go without a call before Orleans collects it (its row written, its lease released:
     /// the deactivation of <c>docs/design.md</c>, durability item 2). A live match is called all the time (polls, pushes,
     /// the minute clock); one that ended or has not started gives its memory and its lease back, and the next call
-    /// activates it again from its row. Must exceed Orleans' collection quantum (1 minute).
+    /// activates it again from its row. Must exceed Orleans' collection quantum (1 minute) and, with the jobs on, the
+    /// match sync's diary cadence by 2 minutes (the diary calls every match of today and tomorrow; checked at start).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:02", "7.00:00:00")]
-    public TimeSpan IdleCollectionAge { get; set; } = TimeSpan.FromMinutes(10);
+    public TimeSpan IdleCollectionAge { get; set; } = TimeSpan.FromMinutes(20);
 
     /// <summary>How long a deactivating activation waits for its own row to be written before it hands over.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]

@@ -79,6 +79,7 @@ public static class GoalGptSilo
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloStartup>();
         services.AddOptions<WriteBehindOptions>().BindConfiguration(WriteBehindOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MatchGrainOptions>().BindConfiguration(MatchGrainOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MatchGrainOptions>, IdleCollectionAgeValidator>();
         // Idle match activations go after MatchGrain:IdleCollectionAge (Orleans' own default for every grain is longer).
         services.AddOptions<Orleans.Configuration.GrainCollectionOptions>().Configure<IOptions<MatchGrainOptions>>((o, match) =>
             o.ClassSpecificCollectionAge[typeof(MatchGrain).FullName!] = match.Value.IdleCollectionAge);

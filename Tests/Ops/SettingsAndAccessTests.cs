@@ -1,5 +1,9 @@
 using System.Net;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.GoalGpt.Grains;
+using Orleans.GoalGpt.Grains.Jobs;
 using Orleans.GoalGpt.Silo.Operations;
 using Orleans.GoalGpt.Tests.Infrastructure;
 using Xunit;
@@ -56,5 +60,31 @@ public sealed class SettingsAndAccessTests
         Assert.Equal(2, await silo.ExitCodeAsync(TimeSpan.FromMinutes(1)));
         Assert.Contains(named, silo.Output);
         Assert.DoesNotContain("s3cret-not-printed", silo.Output);
+    }
+
+    [Theory]
+    [InlineData("00:12:00", true, "must exceed Jobs:MatchSync:DiaryInterval")] // 10 min diary + 1 min interval + 2 min
+    [InlineData("00:13:00", true, "must exceed Jobs:MatchSync:DiaryInterval")]
+    [InlineData("00:13:01", true, null)]
+    [InlineData("00:20:00", true, null)] // the default
+    [InlineData("00:05:00", false, null)] // no diary runs: nothing to keep apart from
+    public void The_idle_collection_age_must_exceed_the_diarys_cadence(string age, bool jobsOn, string? refused)
+    {
+        var services = new ServiceCollection();
+        services.Configure<JobsOptions>(o => o.Enabled = jobsOn);
+        services.Configure<JobOptions>(JobNames.MatchSync, o => o.Interval = TimeSpan.FromMinutes(1));
+        services.Configure<MatchGrainOptions>(o => o.IdleCollectionAge = TimeSpan.Parse(age, System.Globalization.CultureInfo.InvariantCulture));
+        services.AddSingleton<IValidateOptions<MatchGrainOptions>, IdleCollectionAgeValidator>();
+        using var provider = services.BuildServiceProvider();
+        var options = provider.GetRequiredService<IOptions<MatchGrainOptions>>();
+        if (refused is null)
+        {
+            Assert.Equal(TimeSpan.Parse(age, System.Globalization.CultureInfo.InvariantCulture), options.Value.IdleCollectionAge);
+            return;
+        }
+
+        var error = Assert.Throws<OptionsValidationException>(() => options.Value);
+        Assert.Contains("MatchGrain:IdleCollectionAge", error.Message);
+        Assert.Contains(refused, error.Message);
     }
 }
