@@ -5,7 +5,7 @@ namespace Orleans.GoalGpt.Simulator.Feed;
 /// <summary>The seeded dice that decide when a fault happens (thread-safe).</summary>
 public sealed class FaultDice(IOptions<SimulatorOptions> options)
 {
-    private readonly Random _random = new(HashCode.Combine(options.Value.Seed, 17));
+    private readonly Random _random = new(Model.ScriptGenerator.StableSeed(options.Value.Seed, -17));
     private readonly Lock _lock = new();
 
     /// <summary>The fault rates in force (replaceable at run time: <c>POST /sim/faults</c>).</summary>

@@ -14,8 +14,14 @@ public static class ScriptGenerator
     {
         var first = startUnix + (long)o.FirstKickoff.TotalSeconds;
         var spread = Math.Max(1, (long)o.KickoffSpread.TotalSeconds);
-        return Enumerable.Range(0, o.Matches).Select(i => One(o, new Random(HashCode.Combine(o.Seed, i)), first, spread)).ToList();
+        return Enumerable.Range(0, o.Matches).Select(i => One(o, new Random(StableSeed(o.Seed, i)), first, spread)).ToList();
     }
+
+    /// <summary>
+    /// One seed per (run seed, stream), the same in every process: <see cref="HashCode.Combine{T1,T2}"/> is randomized per
+    /// process, so a seed reproduced nothing (a test whose scenario needs a delayed kick-off got none in ~8 % of runs).
+    /// </summary>
+    public static int StableSeed(int seed, int stream) => unchecked((seed * 1_000_003) ^ (stream * 7_919) ^ 0x2545F491);
 
     private static MatchScript One(SimulatorOptions o, Random r, long first, long spread)
     {
