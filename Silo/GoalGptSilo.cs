@@ -80,7 +80,7 @@ public static class GoalGptSilo
         services.AddOptions<WriteBehindOptions>().BindConfiguration(WriteBehindOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MatchGrainOptions>().BindConfiguration(MatchGrainOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<MatchGrainOptions>, IdleCollectionAgeValidator>();
-        // Idle match activations go after MatchGrain:IdleCollectionAge (Orleans' own default for every grain is longer).
+        // Idle match activations go after MatchGrain:IdleCollectionAge (a setting of ours, checked against the diary's cadence).
         services.AddOptions<Orleans.Configuration.GrainCollectionOptions>().Configure<IOptions<MatchGrainOptions>>((o, match) =>
             o.ClassSpecificCollectionAge[typeof(MatchGrain).FullName!] = match.Value.IdleCollectionAge);
         services.AddOptions<LockOptions>().BindConfiguration(LockOptions.Section).ValidateDataAnnotations().ValidateOnStart();

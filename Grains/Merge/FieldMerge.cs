@@ -89,7 +89,7 @@ public static partial class FieldMerge
                 state.ProviderUpdateTime = put;
                 // A replay is a sighting too: the snapshot was observed then, wherever it was first decided. Without it, a
                 // replay older by provider time met a stored time it could not place and was superseded as a whole, though
-                // observed before it (the two-clusters fault scenario's lost status refresh).
+                // observed before it (an acknowledged status refresh lost so: OwnershipTests, FieldMergeTests).
                 ProviderTimes.Seen(state, put, u.ObservedAtMs);
                 fields.Add(new("provider_update_time", changed ? FieldOutcome.Applied : FieldOutcome.Unchanged));
             }

@@ -93,55 +93,60 @@ public sealed record TsMatchRow
 
 
     /// <summary>The row that represents <paramref name="s"/>.</summary>
-    public static TsMatchRow From(string externalId, MatchState s, long? fenceToken = null) => new()
+    public static TsMatchRow From(string externalId, MatchState s, long? fenceToken = null)
     {
-        ExternalId = externalId,
-        FenceToken = fenceToken,
-        CompetitionId = s.CompetitionId?.Value,
-        HomeTeamId = s.HomeTeamId?.Value,
-        AwayTeamId = s.AwayTeamId?.Value,
-        MatchTime = s.MatchTime?.Value,
-        MetadataTimestamp = Max(s.CompetitionId?.ObservedAtMs, s.HomeTeamId?.ObservedAtMs, s.AwayTeamId?.ObservedAtMs, s.MatchTime?.ObservedAtMs),
-        StatusId = s.Status?.Value,
-        StatusSource = s.Status?.Source.ToWire(),
-        StatusTimestamp = s.Status?.ObservedAtMs,
-        HomeScore = s.HomeScore?.Value,
-        HomeScoreSource = s.HomeScore?.Source.ToWire(),
-        HomeScoreTimestamp = s.HomeScore?.ObservedAtMs,
-        AwayScore = s.AwayScore?.Value,
-        AwayScoreSource = s.AwayScore?.Source.ToWire(),
-        AwayScoreTimestamp = s.AwayScore?.ObservedAtMs,
-        HomeScores = s.HomeScores?.Value,
-        AwayScores = s.AwayScores?.Value,
-        HomePenaltyScore = s.HomeScores?.Value[6],
-        AwayPenaltyScore = s.AwayScores?.Value[6],
-        RawScoresTimestamp = Max(s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs),
-        Minute = s.Minute?.Value,
-        MinuteText = s.MinuteText,
-        MinuteSource = s.Minute?.Source.ToWire(),
-        MinuteTimestamp = s.Minute?.ObservedAtMs,
-        FirstHalfKickoffTs = s.FirstHalfKickoff?.Value,
-        FirstHalfKickoffSource = s.FirstHalfKickoff?.Source.ToWire(),
-        SecondHalfKickoffTs = s.SecondHalfKickoff?.Value,
-        SecondHalfKickoffSource = s.SecondHalfKickoff?.Source.ToWire(),
-        OvertimeKickoffTs = s.OvertimeKickoff?.Value,
-        OvertimeKickoffSource = s.OvertimeKickoff?.Source.ToWire(),
-        FirstHalfKickoffTimestamp = s.FirstHalfKickoff?.ObservedAtMs,
-        SecondHalfKickoffTimestamp = s.SecondHalfKickoff?.ObservedAtMs,
-        OvertimeKickoffTimestamp = s.OvertimeKickoff?.ObservedAtMs,
-        StatusConfirmed = s.StatusConfirmed,
-        ProviderUpdateTime = s.ProviderUpdateTime,
-        ProviderUpdateSeenMs = s.ProviderUpdateTime is long put ? ProviderTimes.SeenAt(s, put) : null,
-        ProviderUpdateSeenTime = s.ProviderUpdateTime is long known && ProviderTimes.SeenAt(s, known) is not null ? known : null,
-        // The database's rule-1 guard compares a lower polled score with the row, which may be several grain decisions
-        // behind (the write-behind writes the newest state, not each step: a push of the lower score, then a poll
-        // repeating it, arrive as one row whose score is the poll's). Every score the grain holds passed rule 1 against
-        // everything it saw, so its rows mark the score decided; the guard still stops writers that do not decide by
-        // the rules (the original system's jobs, tools), whose rows leave the mark false.
-        HomeScoreDropConfirmed = s.HomeScore is not null,
-        AwayScoreDropConfirmed = s.AwayScore is not null,
-        StaleSince = s.StaleSince,
-    };
+        // When the stored provider time was first observed, if this state knows: written with the time it belongs to.
+        var seen = s.ProviderUpdateTime is long put ? ProviderTimes.SeenAt(s, put) : null;
+        return new()
+        {
+            ExternalId = externalId,
+            FenceToken = fenceToken,
+            CompetitionId = s.CompetitionId?.Value,
+            HomeTeamId = s.HomeTeamId?.Value,
+            AwayTeamId = s.AwayTeamId?.Value,
+            MatchTime = s.MatchTime?.Value,
+            MetadataTimestamp = Max(s.CompetitionId?.ObservedAtMs, s.HomeTeamId?.ObservedAtMs, s.AwayTeamId?.ObservedAtMs, s.MatchTime?.ObservedAtMs),
+            StatusId = s.Status?.Value,
+            StatusSource = s.Status?.Source.ToWire(),
+            StatusTimestamp = s.Status?.ObservedAtMs,
+            HomeScore = s.HomeScore?.Value,
+            HomeScoreSource = s.HomeScore?.Source.ToWire(),
+            HomeScoreTimestamp = s.HomeScore?.ObservedAtMs,
+            AwayScore = s.AwayScore?.Value,
+            AwayScoreSource = s.AwayScore?.Source.ToWire(),
+            AwayScoreTimestamp = s.AwayScore?.ObservedAtMs,
+            HomeScores = s.HomeScores?.Value,
+            AwayScores = s.AwayScores?.Value,
+            HomePenaltyScore = s.HomeScores?.Value[6],
+            AwayPenaltyScore = s.AwayScores?.Value[6],
+            RawScoresTimestamp = Max(s.HomeScores?.ObservedAtMs, s.AwayScores?.ObservedAtMs),
+            Minute = s.Minute?.Value,
+            MinuteText = s.MinuteText,
+            MinuteSource = s.Minute?.Source.ToWire(),
+            MinuteTimestamp = s.Minute?.ObservedAtMs,
+            FirstHalfKickoffTs = s.FirstHalfKickoff?.Value,
+            FirstHalfKickoffSource = s.FirstHalfKickoff?.Source.ToWire(),
+            SecondHalfKickoffTs = s.SecondHalfKickoff?.Value,
+            SecondHalfKickoffSource = s.SecondHalfKickoff?.Source.ToWire(),
+            OvertimeKickoffTs = s.OvertimeKickoff?.Value,
+            OvertimeKickoffSource = s.OvertimeKickoff?.Source.ToWire(),
+            FirstHalfKickoffTimestamp = s.FirstHalfKickoff?.ObservedAtMs,
+            SecondHalfKickoffTimestamp = s.SecondHalfKickoff?.ObservedAtMs,
+            OvertimeKickoffTimestamp = s.OvertimeKickoff?.ObservedAtMs,
+            StatusConfirmed = s.StatusConfirmed,
+            ProviderUpdateTime = s.ProviderUpdateTime,
+            ProviderUpdateSeenMs = seen,
+            ProviderUpdateSeenTime = seen is null ? null : s.ProviderUpdateTime,
+            // The database's rule-1 guard compares a lower polled score with the row, which may be several grain decisions
+            // behind (the write-behind writes the newest state, not each step: a push of the lower score, then a poll
+            // repeating it, arrive as one row whose score is the poll's). Every score the grain holds passed rule 1 against
+            // everything it saw, so its rows mark the score decided; the guard still stops writers that do not decide by
+            // the rules (the original system's jobs, tools), whose rows leave the mark false.
+            HomeScoreDropConfirmed = s.HomeScore is not null,
+            AwayScoreDropConfirmed = s.AwayScore is not null,
+            StaleSince = s.StaleSince,
+        };
+    }
 
     /// <summary>
     /// Folds this row into <paramref name="s"/>: a register takes the row's value where the row's

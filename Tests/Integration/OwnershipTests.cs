@@ -284,7 +284,7 @@ public sealed class OwnershipTests(ITestOutputHelper output) : IAsyncLifetime
         // Observed before that snapshot (its observation is in the owner's saved state), they are decided field by field.
         // onlyTheRowPlacesIt: the owner's grain state was saved before that poll (a state save lags the row: only a change of
         // what the row lacks saves it), so only the row's provider_update_seen_ms places the snapshot; without that column
-        // the replays were superseded as a whole again (the two-clusters fault scenario's da-131, one CI run).
+        // the replays were superseded as a whole again (checked: the refresh lands at t, not t + 1 s).
         var settings = new Dictionary<string, string?> { ["Locks:LeaseTtl"] = "00:00:03", ["Locks:AcquireTimeout"] = "00:00:00.200" };
         await using var cluster = await GoalGptCluster.StartAsync(silos: 1, settings);
         var refreshed = NewId("putrefresh");

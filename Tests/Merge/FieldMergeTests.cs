@@ -912,8 +912,8 @@ public sealed class FieldMergeTests
         var held = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 10_000, 2) with { ProviderUpdateTime = NowS - 10 }, Now, replay: true);
         Assert.Equal(RejectReasons.UnconfirmedRegression, Field(held, "status_id").Reason);
         // Then a refresh of 4 that a third activation answered Applied, observed at Now - 20 s (before the held 2): older by
-        // provider time. In observation order (4, 4, then 2 held) the status is 4 as of Now - 20 s; the two-clusters fault
-        // scenario lost that refresh (da-131) when the sighting of NowS - 10, taken by a replay, was not known here.
+        // provider time. In observation order (4, 4, then 2 held) the status is 4 as of Now - 20 s; when the sighting of
+        // NowS - 10, taken by a replay, was not known here, the refresh was superseded as a whole and lost.
         var refresh = FieldMerge.Apply(state, Status(UpdateSource.Api, Now - 20_000, 4) with { ProviderUpdateTime = NowS - 20 }, Now, replay: true);
 
         Assert.Equal(FieldOutcome.Applied, Field(refresh, "status_id").Outcome);
