@@ -33,7 +33,8 @@ public sealed partial class MatchGrain(
     IOptions<MatchGrainOptions> options,
     IOptions<JobsOptions> jobs,
     ILogger<MatchGrain> logger,
-    MatchChanges changes) : Grain, IMatchGrain, IGrainMigrationParticipant
+    MatchChanges changes,
+    MatchTicker ticker) : Grain, IMatchGrain, IMatchTick, ITicked, IGrainMigrationParticipant
 {
     private const string CarriedKey = "goalgpt.unwritten";
     private static readonly string[] MinuteFields = ["minute"];
@@ -44,6 +45,10 @@ public sealed partial class MatchGrain(
     private bool _validKey;
     private bool _rehydrated;
     private List<MatchUpdate>? _carried;
+    private long _lastCall; // IdleClock timestamp
+    private bool _called;
+    private int _tickSlot = -1;
+    private long _tickClaimed; // ticker timestamp of the tick on its way or running; 0: none
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -53,7 +58,7 @@ public sealed partial class MatchGrain(
         _lastSaveMs = Now();
         if (!_validKey) return;
 
-        _owner = new MatchOwnership(Id, state, locks, writer, handOvers, reach, metrics, time, options.Value, logger, c => ReportMinute(c, "reload"));
+        _owner = new MatchOwnership(Id, state, locks, writer, handOvers, reach, metrics, time, options.Value, logger);
         // A migrated activation brings the old one's memory, decided without a lease: start from what is stored
         // instead, and decide the old one's unwritten updates again (below), in their order, before any call.
         if (_rehydrated) await state.ReadStateAsync(cancellationToken);
@@ -74,12 +79,27 @@ public sealed partial class MatchGrain(
             await ApplyAllAsync(carried, bounded: false);
         }
 
-        // One timer per activation (memory: 100,000 of them per silo): minute, state save and lease.
-        var tick = options.Value.MinuteTickInterval < locks.Ttl / 3 ? options.Value.MinuteTickInterval : locks.Ttl / 3;
-        // The first tick at a random point of the second half of the period: matches activated together (a silo's start,
-        // a take-over) would otherwise tick together, every period, as one burst of 10,000 turns ahead of the updates.
-        var first = tick / 2 + TimeSpan.FromTicks(Random.Shared.NextInt64(tick.Ticks / 2 + 1));
-        this.RegisterGrainTimer(OnTickAsync, new GrainTimerCreationOptions(first, tick) { Interleave = false, KeepAlive = false });
+        // Minute, state save, lease and idleness: the silo's ticker sends the tick (no timer per activation: memory).
+        _lastCall = ticker.IdleClock.GetTimestamp();
+        // Not when Orleans gave this activation up meanwhile (its deactivation will not run to take it out again).
+        if (!cancellationToken.IsCancellationRequested) _tickSlot = ticker.Add(Id, this);
+    }
+
+    bool ITicked.ClaimTick(long now, long notBefore) => MatchTicker.Claim(ref _tickClaimed, now, notBefore);
+
+    /// <summary>Stops the ticks to this activation: before it goes, so that no tick is forwarded to a next activation.</summary>
+    private void StopTicks()
+    {
+        if (_tickSlot < 0) return;
+        ticker.Remove(Id, _tickSlot, this);
+        _tickSlot = -1;
+    }
+
+    /// <summary>A call other than a tick: the activation is in use (its idleness counts from here).</summary>
+    private void Called()
+    {
+        _lastCall = ticker.IdleClock.GetTimestamp();
+        _called = true;
     }
 
     void IGrainMigrationParticipant.OnDehydrate(IDehydrationContext dehydrationContext)
@@ -97,6 +117,7 @@ public sealed partial class MatchGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        StopTicks();
         if (!_validKey) return;
         if (_owner.Leased && _stateDirty) await SaveStateAsync();
         await _owner.EndAsync(GrainFactory, cancellationToken);
@@ -104,6 +125,7 @@ public sealed partial class MatchGrain(
 
     public async Task<ApplyResult> Apply(MatchUpdate update)
     {
+        Called();
         var started = time.GetTimestamp();
         var result = ApplyOne(update, bounded: true, out var saveNow);
         if (saveNow) await SaveStateAsync();
@@ -111,10 +133,18 @@ public sealed partial class MatchGrain(
         return result;
     }
 
-    public Task<IReadOnlyList<ApplyResult>> ApplyMany(IReadOnlyList<MatchUpdate> updates) => ApplyAllAsync(updates, bounded: true);
+    public Task<IReadOnlyList<ApplyResult>> ApplyMany(IReadOnlyList<MatchUpdate> updates)
+    {
+        Called();
+        return ApplyAllAsync(updates, bounded: true);
+    }
 
     // A migration carried these already (or a hand-over was retried): a repeat is neither kept twice nor audited twice.
-    public Task Adopt(IReadOnlyList<MatchUpdate> updates) => ApplyAllAsync(updates.Where(u => !_validKey || !_owner.Holds(u)).ToList(), bounded: false);
+    public Task Adopt(IReadOnlyList<MatchUpdate> updates)
+    {
+        Called();
+        return ApplyAllAsync(updates.Where(u => !_validKey || !_owner.Holds(u)).ToList(), bounded: false);
+    }
 
     private async Task<IReadOnlyList<ApplyResult>> ApplyAllAsync(IReadOnlyList<MatchUpdate> updates, bool bounded)
     {
@@ -134,6 +164,7 @@ public sealed partial class MatchGrain(
 
     public async Task<bool> Persist()
     {
+        Called();
         if (!_validKey) return true;
         if (!_owner.Leased && !_owner.FencedOut && reach.Self) await _owner.TakeAsync(reload: true, CancellationToken.None);
         if (!_owner.Write(["persist"])) return false;
@@ -141,10 +172,15 @@ public sealed partial class MatchGrain(
         return _owner.Leased && !_stateDirty;
     }
 
-    public Task<bool> RefreshMinute() => Task.FromResult(_validKey && RecomputeMinute());
+    public Task<bool> RefreshMinute()
+    {
+        Called();
+        return Task.FromResult(_validKey && RecomputeMinute());
+    }
 
     public async Task<CorrectionResult> Correct(AdminCorrection correction, string reason, string keyName, TimeSpan writeTimeout)
     {
+        Called();
         var s = state.State;
         // A correction never creates a match: an id mistyped by an operator must not become a row the jobs then keep live.
         if (!_validKey || (s.Status is null && s.MatchTime is null && s.HomeScore is null && s.AwayScore is null && s.FirstHalfKickoff is null))
@@ -222,6 +258,7 @@ public sealed partial class MatchGrain(
 
     public Task<bool> MarkStale(TimeSpan quiet)
     {
+        Called();
         var s = state.State;
         if (!_validKey || s.StaleSince is not null || !MatchPhases.IsLive(s.Status?.Value)) return Task.FromResult(false);
         var now = Now();
@@ -239,7 +276,11 @@ public sealed partial class MatchGrain(
         return Task.FromResult(true);
     }
 
-    public Task<MatchSnapshot> GetSnapshot() => Task.FromResult(Snapshot());
+    public Task<MatchSnapshot> GetSnapshot()
+    {
+        Called();
+        return Task.FromResult(Snapshot());
+    }
 
     private MatchSnapshot Snapshot()
     {
@@ -313,7 +354,7 @@ public sealed partial class MatchGrain(
 
         Count(outcome.Result, source);
         Report(outcome, source);
-        ReportMinute(corrected, source);
+        ReportMinute(metrics, logger, Id, corrected, source);
 
         // The row carries every value; only what it lacks needs a state save.
         var extrasChanged = MatchStateExtras.Of(s) != extrasBefore;
@@ -351,12 +392,32 @@ public sealed partial class MatchGrain(
         return outcome.Result;
     }
 
+    async Task IMatchTick.Tick()
+    {
+        try
+        {
+            if (_validKey && _tickSlot >= 0) await OnTickAsync(CancellationToken.None);
+        }
+        finally
+        {
+            MatchTicker.Finished(ref _tickClaimed); // the next one may be sent
+        }
+    }
+
     private async Task OnTickAsync(CancellationToken ct)
     {
+        // Idle for IdleCollectionAge (ticks do not count), or started by a tick meant for an activation that went
+        // (a migrated one brought its calls): go, as Orleans' collection would (the row is written on the way out).
+        if ((!_called && !_rehydrated) || ticker.IdleClock.GetElapsedTime(_lastCall) >= options.Value.IdleCollectionAge)
+        {
+            Leave();
+            return;
+        }
+
         await _owner.TickAsync(ct);
         if (_owner.FencedOut)
         {
-            this.DeactivateOnIdle();
+            Leave();
             return;
         }
 
@@ -365,6 +426,7 @@ public sealed partial class MatchGrain(
             // Migrated, not just deactivated: the directory then names the new activation (placed on a silo that
             // reaches Redis) before this one goes, and calls queued here follow it. A plain deactivation left calls
             // addressed to this silo from its own stale directory entry, which activated the match here again.
+            StopTicks();
             this.MigrateOnIdle();
             return;
         }
@@ -376,11 +438,17 @@ public sealed partial class MatchGrain(
         }
     }
 
+    private void Leave()
+    {
+        StopTicks();
+        this.DeactivateOnIdle();
+    }
+
     private bool RecomputeMinute()
     {
         var tracked = TrackedFields.Of(state.State);
         var changed = MinuteClock.Recompute(state.State, Now(), out var corrected);
-        ReportMinute(corrected, "computed");
+        ReportMinute(metrics, logger, Id, corrected, "computed");
         if (!changed) return false;
         _owner.Write(MinuteFields);
         PublishChange(tracked);
@@ -402,7 +470,7 @@ public sealed partial class MatchGrain(
         {
             // A newer activation registered its epoch: this one is fenced out.
             _owner.FenceOut("grain_state");
-            this.DeactivateOnIdle();
+            Leave();
         }
         catch (Exception ex)
         {
@@ -477,11 +545,11 @@ public sealed partial class MatchGrain(
     }
 
     /// <summary>A minute recomputed from a kick-off that became known (or was corrected): counted and logged.</summary>
-    private void ReportMinute(MinuteCorrected? c, string trigger)
+    internal static void ReportMinute(GoalGptMetrics metrics, ILogger logger, string matchId, MinuteCorrected? c, string trigger)
     {
         if (c is null) return;
         metrics.MinuteCorrected.Add(1, new("basis", c.Basis == MinuteBasis.Kickoff ? "kickoff" : "carried"), new("direction", c.To < c.From ? "down" : "up"));
-        LogMinuteCorrected(Id, c.Phase, c.From, c.To, c.Basis, trigger);
+        LogMinuteCorrected(logger, matchId, c.Phase, c.From, c.To, c.Basis, trigger);
     }
 
     private long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -505,7 +573,7 @@ public sealed partial class MatchGrain(
     private partial void LogScoreDrop(string matchId, string field, int from, int to, string source, string outcome);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Match {MatchId}: minute_corrected in status {Phase}: {From} -> {To} (counted from {Basis}; on {Trigger})")]
-    private partial void LogMinuteCorrected(string matchId, int phase, int from, int to, MinuteBasis basis, string trigger);
+    private static partial void LogMinuteCorrected(ILogger logger, string matchId, int phase, int from, int to, MinuteBasis basis, string trigger);
 
     [LoggerMessage(EventId = 3040, Level = LogLevel.Warning, Message = "Match {MatchId}: live and not changed by the provider since {LastSeenMs} ms, or gone from it; flagged stale, not ended")]
     private partial void LogStale(string matchId, long lastSeenMs);

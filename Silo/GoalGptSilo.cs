@@ -80,7 +80,12 @@ public static class GoalGptSilo
         services.AddOptions<WriteBehindOptions>().BindConfiguration(WriteBehindOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MatchGrainOptions>().BindConfiguration(MatchGrainOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<MatchGrainOptions>, IdleCollectionAgeValidator>();
-        // Idle match activations go after MatchGrain:IdleCollectionAge (a setting of ours, checked against the diary's cadence).
+        // One tick sender for every match activation of the silo (instead of a grain timer each).
+        services.AddSingleton<MatchTicker>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MatchTicker>());
+        // Idle match activations go after MatchGrain:IdleCollectionAge (a setting of ours, checked against the diary's cadence):
+        // the activation checks it in its tick (a tick is a call, which Orleans counts as use); Orleans' own age is set to
+        // the same for what it does collect without a tick (an activation of an invalid id).
         services.AddOptions<Orleans.Configuration.GrainCollectionOptions>().Configure<IOptions<MatchGrainOptions>>((o, match) =>
             o.ClassSpecificCollectionAge[typeof(MatchGrain).FullName!] = match.Value.IdleCollectionAge);
         services.AddOptions<LockOptions>().BindConfiguration(LockOptions.Section).ValidateDataAnnotations().ValidateOnStart();

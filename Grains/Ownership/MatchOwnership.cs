@@ -30,8 +30,7 @@ public sealed partial class MatchOwnership(
     GoalGptMetrics metrics,
     TimeProvider time,
     MatchGrainOptions options,
-    ILogger logger,
-    Action<MinuteCorrected?> reportMinute)
+    ILogger logger)
 {
     private static readonly TimeSpan HandOverBudget = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxHandOverDelay = TimeSpan.FromSeconds(5);
@@ -220,7 +219,7 @@ public sealed partial class MatchOwnership(
                 var now = time.GetUtcNow().ToUnixTimeMilliseconds();
                 foreach (var (u, _) in _unwritten) FieldMerge.Apply(state.State, u, now, replay: true);
                 MinuteClock.Recompute(state.State, now, out var corrected);
-                reportMinute(corrected);
+                MatchGrain.ReportMinute(metrics, logger, matchId, corrected, "reload");
                 state.State.FenceToken = lease.FenceToken;
                 try
                 {

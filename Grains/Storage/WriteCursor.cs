@@ -11,7 +11,9 @@ public sealed class WriteCursor
     private long _written;
     private long _quarantined;
     private long _refusedToken;
-    private TaskCompletionSource _changed = NewSignal();
+    // Made by the first waiter, completed and dropped by the next change: none while nobody waits (memory: one per
+    // match activation; and a change, one per row written, allocates nothing then).
+    private TaskCompletionSource? _changed;
 
     /// <summary>The newest version of a row of this activation that is in <c>ts_matches</c>.</summary>
     public long WrittenVersion => Interlocked.Read(ref _written);
@@ -49,14 +51,22 @@ public sealed class WriteCursor
     {
         while (true)
         {
-            var changed = Volatile.Read(ref _changed).Task;
+            // The signal first, then the versions: a change after this read completes the signal read here.
+            var changed = CurrentSignal().Task;
             if (WrittenVersion >= version) return true;
             if (RefusedToken >= fenceToken || QuarantinedVersion >= version) return false;
             await changed.WaitAsync(ct).ConfigureAwait(false);
         }
     }
 
-    private void Signal() => Interlocked.Exchange(ref _changed, NewSignal()).TrySetResult();
+    private TaskCompletionSource CurrentSignal()
+    {
+        if (Volatile.Read(ref _changed) is { } current) return current;
+        var made = NewSignal();
+        return Interlocked.CompareExchange(ref _changed, made, null) ?? made;
+    }
+
+    private void Signal() => Interlocked.Exchange(ref _changed, null)?.TrySetResult();
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -83,10 +83,11 @@ foreach (var m in matchCounts)
             : null);
         var load = File.ReadAllText("/proc/loadavg").Trim();
         Console.WriteLine($"[bench] service, {m} matches, offered {(rate > 0 ? rate.ToString("N0", CultureInfo.InvariantCulture) + "/s" : "as fast as it answers")}, {duration.TotalSeconds} s, load average {load} ...");
-        var service = await ServiceRun.RunAsync(workload, silo, db, hist, cpu, duration, rate, tracked);
+        // The limits are measured once, on the first step's silo while its matches are still active (before they are collected).
+        var service = await ServiceRun.RunAsync(workload, silo, db, hist, cpu, duration, rate, tracked,
+            limits is null ? async () => limits = await LimitsRun.RunAsync(db, silo, redis, workload.Ids) : null);
         results.Add(service with { LoadAverage = load });
         Print(service);
-        if (limits is null) limits = await LimitsRun.RunAsync(db, silo, redis, workload.Ids);
         await silo.DisposeAsync();
     }
 

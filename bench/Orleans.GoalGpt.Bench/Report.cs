@@ -41,7 +41,7 @@ public static class Report
         $"thread pool max threads/queue {Na(r.ThreadPoolThreadsMax)}/{Na(r.ThreadPoolQueueMax)}, health warnings {Na(r.HealthWarnings)}, GC pause total/most between samples ms, gen2 {r.GcPauses ?? "n/a"}, " +
         $"lapses {Na(r.LeaseLapses)}, refused {Na(r.Refused)}, wrong {r.WrongFields}/{r.FieldsChecked} fields ({r.WrongExamples}), null-minute {r.LiveWithNullMinute}, " +
         $"cpu silo/gen/pg/redis {Na(r.CpuPercent.Silo, "F0")}/{Na(r.CpuPercent.LoadGenerator, "F0")}/{Na(r.CpuPercent.Postgres, "F0")}/{Na(r.CpuPercent.Redis, "F0")} %, " +
-        $"{Na(r.MemoryKiBPerMatch, "F2")} KiB/match, activation {Na(r.ActivationSeconds, "F1")} s ({r.ActivationGc ?? "n/a"})" +
+        $"{Na(r.MemoryHeldKiBPerMatch, "F2")} KiB held per match ({Na(r.ResidentAfterRelease)} resident after), heap growth {Na(r.MemoryKiBPerMatch, "F2")} KiB/match, activation {Na(r.ActivationSeconds, "F1")} s ({r.ActivationGc ?? "n/a"})" +
         (r.TrackedActivationSeconds is double tracked ? $", {r.Tracked:N0} tracked (the others activated with snapshots in {tracked:F1} s)" : "");
 
     public static string Markdown(IReadOnlyList<RunResult> results, Capacity? capacity, Limits? limits, string loadBefore, string loadAfter, string command, DateTimeOffset began)
@@ -57,7 +57,7 @@ public static class Report
             sb.AppendLine();
         }
 
-        sb.AppendLine("| design | matches | updates/s | holds | call p50 / p99 / p99.9 ms | lag p50 / p99 / max ms; p99 of what was sent after the first 5 s (samples) | grain apply p99 ms | DB statements / 1000 updates | lease acquisition p50 / p99 ms (p99 queued / redis / epoch) | lock waits | lease lapses | refused (retryable) | thread pool: threads / queue, max | Orleans health warnings | GC pauses: total / most between two 50 ms samples, ms; gen-2 count | CPU % of the box: silo / load generator / PostgreSQL / Redis | KiB per match (full state) | activation s (the silo's GCs during it) | wrong fields / fields checked (matches) | live with NULL minute | load average at start |");
+        sb.AppendLine("| design | matches | updates/s | holds | call p50 / p99 / p99.9 ms | lag p50 / p99 / max ms; p99 of what was sent after the first 5 s (samples) | grain apply p99 ms | DB statements / 1000 updates | lease acquisition p50 / p99 ms (p99 queued / redis / epoch) | lock waits | lease lapses | refused (retryable) | thread pool: threads / queue, max | Orleans health warnings | GC pauses: total / most between two 50 ms samples, ms; gen-2 count | CPU % of the box: silo / load generator / PostgreSQL / Redis | KiB a match holds with full state (heap growth over the step / matches) | activation s (the silo's GCs during it) | wrong fields / fields checked (matches) | live with NULL minute | load average at start |");
         sb.AppendLine("|---|---:|---:|---|---|---|---:|---:|---|---:|---:|---:|---|---:|---|---|---:|---:|---|---:|---|");
         foreach (var r in results)
         {
@@ -66,7 +66,7 @@ public static class Report
                 $"| {r.Design} | {r.Matches:N0} | {r.UpdatesPerSecond:N0} | {holds} | {r.CallP50Ms:F2} / {r.CallP99Ms:F2} / {r.CallP999Ms:F2} | {Na(r.LagP50Ms, "F0")} / {Na(r.LagP99Ms, "F0")} / {Na(r.LagMaxMs, "F0")}; {Na(r.LagP99AfterStartMs, "F0")} ({Na(r.LagSamples)}{(r.LagNeverVisible > 0 ? $", {r.LagNeverVisible} never visible" : "")}{(r.LagHeld > 0 ? $"; {r.LagHeld} held by a rule, not sampled" : "")}) | " +
                 $"{Na(r.GrainApplyP99Ms, "F3")} | {r.StatementsPer1000Updates:F1} | {Na(r.LockP50Ms, "F2")} / {Na(r.LockP99Ms, "F2")}{(r.LockPhasesP99 is { } phases ? $" ({phases})" : "")} | {r.LockWaits:N0} | {Na(r.LeaseLapses)} | {Na(r.Refused)} | " +
                 $"{Na(r.ThreadPoolThreadsMax)} / {Na(r.ThreadPoolQueueMax)} | {Na(r.HealthWarnings)} | {r.GcPauses ?? "n/a"} | " +
-                $"{Na(r.CpuPercent.Silo, "F0")} / {Na(r.CpuPercent.LoadGenerator, "F0")} / {Na(r.CpuPercent.Postgres, "F0")} / {Na(r.CpuPercent.Redis, "F0")} | {Na(r.MemoryKiBPerMatch, "F2")} | {Na(r.ActivationSeconds, "F1")}{(r.ActivationGc is { } gc ? $" ({gc})" : "")} | " +
+                $"{Na(r.CpuPercent.Silo, "F0")} / {Na(r.CpuPercent.LoadGenerator, "F0")} / {Na(r.CpuPercent.Postgres, "F0")} / {Na(r.CpuPercent.Redis, "F0")} | {Na(r.MemoryHeldKiBPerMatch, "F2")} ({Na(r.MemoryKiBPerMatch, "F2")}) | {Na(r.ActivationSeconds, "F1")}{(r.ActivationGc is { } gc ? $" ({gc})" : "")} | " +
                 $"{r.WrongFields:N0} / {r.FieldsChecked:N0} ({r.MatchesChecked:N0}){(r.WrongFields > 0 ? $": {r.WrongExamples}" : "")} | {r.LiveWithNullMinute:N0} | `{r.LoadAverage}` |");
         }
 

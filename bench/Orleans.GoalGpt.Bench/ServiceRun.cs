@@ -47,7 +47,17 @@ public sealed record RunResult
     public long? Refused { get; init; }
     public long? TimedOut { get; init; }
     public required CpuSample CpuPercent { get; init; }
+    /// <summary>The silo's heap growth over the step (activation, load, full state) divided by the matches: includes what does not grow with them.</summary>
     public double? MemoryKiBPerMatch { get; init; }
+
+    /// <summary>
+    /// What a match with full state holds: the silo's heap just before every activation is collected, minus the heap once they
+    /// are gone, divided by the matches (fixed costs, e.g. caches and buffers sized by settings, stay and are not counted).
+    /// </summary>
+    public double? MemoryHeldKiBPerMatch { get; init; }
+
+    /// <summary>Activations still resident when the heap was read after the collection (n/a: not measured).</summary>
+    public long? ResidentAfterRelease { get; init; }
     public double? ActivationSeconds { get; init; }
 
     /// <summary>The silo's garbage collections during the activation (gen-0 count, which includes gen-1 and gen-2) and their pause.</summary>
@@ -78,7 +88,7 @@ public static class ServiceRun
     public static int ActivationParallelism { get; } = int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_ACTIVATION_PARALLELISM"), out var p) ? p : 512;
 
     public static async Task<RunResult> RunAsync(Workload workload, BenchSilo silo, Database db, Histograms hist, ProcessCpu cpu, TimeSpan duration, double rate,
-        int tracked = 0)
+        int tracked = 0, Func<Task>? whileActive = null)
     {
         var grains = silo.Grains;
         GC.Collect();
@@ -173,6 +183,9 @@ public static class ServiceRun
         }
 
         var check = await Compare(db, Model.Of(workload, gen.Delivered));
+        if (whileActive is not null) await whileActive();
+        var release = await ReleaseAsync(silo);
+        Console.WriteLine($"[bench] heap {release.Held / 1048576.0:F1} MiB with the matches active, {release.Gone / 1048576.0:F1} MiB once collected ({release.Resident:N0} activations resident)");
         var d = ProcessCpu.Delta(start, end);
         return new RunResult
         {
@@ -207,6 +220,8 @@ public static class ServiceRun
             TimedOut = gen.TimedOut,
             CpuPercent = Percent(d, window),
             MemoryKiBPerMatch = (memoryAfter - memoryBefore) / 1024.0 / Math.Max(tracked, workload.Ids.Length),
+            MemoryHeldKiBPerMatch = (release.Held - release.Gone) / 1024.0 / workload.Ids.Length,
+            ResidentAfterRelease = release.Resident,
             Tracked = trackedSeconds is null ? null : tracked,
             TrackedActivationSeconds = trackedSeconds,
             ActivationSeconds = activation.Elapsed.TotalSeconds,
@@ -217,6 +232,30 @@ public static class ServiceRun
             LiveWithNullMinute = check.NullMinute,
             WrongExamples = check.Examples,
         };
+    }
+
+    /// <summary>
+    /// The heap the matches hold: read with them active (their full state), then every activation is collected (each writes
+    /// its row and releases its lease on the way) and it is read again. The tracked matches went before the step.
+    /// </summary>
+    private static async Task<(long Held, long Gone, long Resident)> ReleaseAsync(BenchSilo silo)
+    {
+        GC.Collect();
+        var held = GC.GetTotalMemory(forceFullCollection: true);
+        var management = silo.Grains.GetGrain<IManagementGrain>(0);
+        var waited = Stopwatch.StartNew();
+        long resident;
+        do
+        {
+            // Again and again: an activation whose tick is queued or running is not idle at that moment.
+            await management.ForceActivationCollection(TimeSpan.Zero);
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+        }
+        while ((resident = await management.GetTotalActivationCount()) > 100 && waited.Elapsed < TimeSpan.FromSeconds(60));
+
+        await silo.Writer.FlushAsync();
+        GC.Collect();
+        return (held, GC.GetTotalMemory(forceFullCollection: true), resident);
     }
 
     public static CpuSample Percent(CpuSample seconds, double window)
