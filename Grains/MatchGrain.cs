@@ -436,6 +436,8 @@ public sealed partial class MatchGrain(
         {
             await SaveStateAsync();
         }
+
+        _owner.Settle();
     }
 
     private void Leave()

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using System.Text.Json;
 using Orleans.GoalGpt.Abstractions;
@@ -166,6 +167,8 @@ public static class ServiceRun
         // Correctness: every match saves and hands over its row, then the table is compared with the model.
         await ForEachAsync(workload.Ids, 256, id => grains.GetGrain<IMatchGrain>(id).Persist());
         await silo.Writer.FlushAsync();
+        // At rest: an activation lets go of its written updates at its next tick (MatchOwnership.Settle); two tick periods.
+        await Task.Delay(silo.Services.GetRequiredService<Grains.MatchTicker>().Period * 2 + TimeSpan.FromSeconds(1));
         if (trackedSeconds is not null)
         {
             var resident = await grains.GetGrain<IManagementGrain>(0).GetTotalActivationCount();
