@@ -6,7 +6,7 @@ namespace Orleans.GoalGpt.Grains;
 /// <summary>
 /// <see cref="MatchGrainOptions.IdleCollectionAge"/> against the match sync's diary: the diary calls every match of today
 /// and tomorrow every <see cref="JobOptions.DiaryInterval"/>; an age within that cadence (+ the job's interval + 2 minutes
-/// of slack for the run and Orleans' 1-minute collection quantum) would collect and re-activate them all every cycle.
+/// of slack for the run and the tick at which an activation checks its idleness) would collect and re-activate them all every cycle.
 /// </summary>
 public sealed class IdleCollectionAgeValidator(IOptions<JobsOptions> jobs, IOptionsMonitor<JobOptions> job) : IValidateOptions<MatchGrainOptions>
 {

@@ -85,7 +85,9 @@ public sealed partial class MatchGrain(
         if (!cancellationToken.IsCancellationRequested) _tickSlot = ticker.Add(Id, this);
     }
 
-    bool ITicked.ClaimTick(long now, long notBefore) => MatchTicker.Claim(ref _tickClaimed, now, notBefore);
+    long ITicked.ClaimTick(long now, long notBefore) => MatchTicker.Claim(ref _tickClaimed, now, notBefore);
+
+    bool ITicked.Gone => GrainContext.Deactivated.IsCompleted;
 
     /// <summary>Stops the ticks to this activation: before it goes, so that no tick is forwarded to a next activation.</summary>
     private void StopTicks()
@@ -392,7 +394,7 @@ public sealed partial class MatchGrain(
         return outcome.Result;
     }
 
-    async Task IMatchTick.Tick()
+    async Task IMatchTick.Tick(long claim)
     {
         try
         {
@@ -400,7 +402,7 @@ public sealed partial class MatchGrain(
         }
         finally
         {
-            MatchTicker.Finished(ref _tickClaimed); // the next one may be sent
+            MatchTicker.Finished(ref _tickClaimed, claim); // the next one may be sent
         }
     }
 

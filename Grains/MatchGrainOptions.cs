@@ -27,10 +27,10 @@ public sealed class MatchGrainOptions
     public int MaxUnwrittenUpdates { get; set; } = 1_000;
 
     /// <summary>
-    /// How long a match activation may go without a call before Orleans collects it (its row written, its lease released:
-    /// the deactivation of <c>docs/design.md</c>, durability item 2). A live match is called all the time (polls, pushes,
-    /// the minute clock); one that ended or has not started gives its memory and its lease back, and the next call
-    /// activates it again from its row. Must exceed Orleans' collection quantum (1 minute) and, with the jobs on, the
+    /// How long a match activation may go without a call (ticks do not count) before it goes (its row written, its lease
+    /// released: the deactivation of <c>docs/design.md</c>, durability item 2); checked at each tick (<see cref="MatchTicker"/>).
+    /// A live match is called all the time (polls, pushes, the minute clock); one that ended or has not started gives its
+    /// memory and its lease back, and the next call activates it again from its row. With the jobs on it must exceed the
     /// match sync's diary cadence by 2 minutes (the diary calls every match of today and tomorrow; checked at start).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:02", "7.00:00:00")]

@@ -13,19 +13,23 @@ namespace Orleans.GoalGpt.Grains;
 [Alias("goalgpt.IMatchTick")]
 public interface IMatchTick : IGrainWithStringKey
 {
+    /// <summary>The tick claimed with stamp <paramref name="claim"/> (<see cref="ITicked.ClaimTick"/>).</summary>
     [OneWay, Alias("Tick")]
-    Task Tick();
+    Task Tick(long claim);
 }
 
 /// <summary>An activation the <see cref="MatchTicker"/> ticks: at most one tick of it is on its way or running at a time.</summary>
 public interface ITicked
 {
     /// <summary>
-    /// Claims the next tick at <paramref name="now"/> (a timestamp): false while an earlier one, claimed after
+    /// Claims the next tick at <paramref name="now"/> (a timestamp): its stamp, or 0 while an earlier one, claimed after
     /// <paramref name="notBefore"/>, has not finished. One claimed before that is taken for lost (a one-way call can be
     /// dropped, e.g. expired in an overloaded silo), so an activation is never left without ticks.
     /// </summary>
-    bool ClaimTick(long now, long notBefore);
+    long ClaimTick(long now, long notBefore);
+
+    /// <summary>The activation is gone (Orleans' deactivation of it ended, whether or not it ran ours).</summary>
+    bool Gone { get; }
 }
 
 /// <summary>
@@ -49,14 +53,14 @@ public sealed partial class MatchTicker : ILifecycleParticipant<ISiloLifecycle>
     private readonly CancellationTokenSource _stop = new();
     private readonly IGrainFactory _grains;
     private readonly IOptions<MatchGrainOptions> _options;
-    private readonly MatchLocks _locks;
+    private readonly IOptions<LockOptions> _locks;
     private readonly TimeProvider _time;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<MatchTicker> _logger;
     private Task _loop = Task.CompletedTask;
     private int _next;
 
-    public MatchTicker(IGrainFactory grains, IOptions<MatchGrainOptions> options, MatchLocks locks, TimeProvider time, IServiceProvider services,
+    public MatchTicker(IGrainFactory grains, IOptions<MatchGrainOptions> options, IOptions<LockOptions> locks, TimeProvider time, IServiceProvider services,
         IHostApplicationLifetime lifetime, ILogger<MatchTicker> logger)
     {
         (_grains, _options, _locks, _time, _lifetime, _logger) = (grains, options, locks, time, lifetime, logger);
@@ -69,7 +73,7 @@ public sealed partial class MatchTicker : ILifecycleParticipant<ISiloLifecycle>
     public TimeProvider IdleClock { get; }
 
     /// <summary>The tick period: the minute's cadence, at most a third of the lease's time to live (the lease is checked in the tick).</summary>
-    public TimeSpan Period => _options.Value.MinuteTickInterval < _locks.Ttl / 3 ? _options.Value.MinuteTickInterval : _locks.Ttl / 3;
+    public TimeSpan Period => _options.Value.MinuteTickInterval < _locks.Value.LeaseTtl / 3 ? _options.Value.MinuteTickInterval : _locks.Value.LeaseTtl / 3;
 
     /// <summary>Activations registered (a gauge for tests and diagnostics).</summary>
     public int Count => _slots.Sum(s => s.Count);
@@ -92,36 +96,48 @@ public sealed partial class MatchTicker : ILifecycleParticipant<ISiloLifecycle>
         _slots[slot].TryRemove(KeyValuePair.Create(matchId, activation));
 
     /// <summary>
-    /// <see cref="ITicked.ClaimTick"/> on an activation's field <paramref name="claimed"/> (the timestamp of the tick on its
-    /// way or running; 0: none): true when none is, or the one that is was claimed at or before <paramref name="notBefore"/>.
+    /// <see cref="ITicked.ClaimTick"/> on an activation's field <paramref name="claimed"/> (the stamp of the tick on its way or
+    /// running; 0: none): a new stamp when none is, or the one that is was claimed at or before <paramref name="notBefore"/>.
     /// </summary>
-    public static bool Claim(ref long claimed, long now, long notBefore)
+    public static long Claim(ref long claimed, long now, long notBefore)
     {
         var seen = Volatile.Read(ref claimed);
-        if (seen != 0 && seen > notBefore) return false;
-        return Interlocked.CompareExchange(ref claimed, Math.Max(now, 1), seen) == seen;
+        if (seen != 0 && seen > notBefore) return 0;
+        var stamp = Math.Max(now, seen + 1);
+        return Interlocked.CompareExchange(ref claimed, stamp, seen) == seen ? stamp : 0;
     }
 
-    /// <summary>The activation's tick ran (or was dropped by it): the next may be sent.</summary>
-    public static void Finished(ref long claimed) => Volatile.Write(ref claimed, 0);
+    /// <summary>
+    /// The tick with stamp <paramref name="claim"/> ran: the next may be sent. Only that one frees the claim: a tick taken for
+    /// lost that ran late, or one forwarded from an activation that went, leaves the current claim alone.
+    /// </summary>
+    public static void Finished(ref long claimed, long claim) => Interlocked.CompareExchange(ref claimed, 0, claim);
 
     void ILifecycleParticipant<ISiloLifecycle>.Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(MatchTicker), ServiceLifecycleStage.Active,
             _ =>
             {
-                _loop = Task.Run(() => RunAsync(_stop.Token));
+                Start();
                 return Task.CompletedTask;
             },
-            async _ =>
-            {
-                // Before the silo deactivates its grains: no tick is then sent to one that is going.
-                await _stop.CancelAsync();
-                await _loop;
-            });
+            // Before the silo deactivates its grains: no tick is then sent to one that is going.
+            _ => StopAsync());
+
+    /// <summary>Starts sending ticks (the silo's Active stage).</summary>
+    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+
+    /// <summary>Stops sending ticks and waits for the loop to end.</summary>
+    public async Task StopAsync()
+    {
+        await _stop.CancelAsync();
+        await _loop;
+    }
 
     private async Task RunAsync(CancellationToken ct)
     {
-        var step = Period / Slots;
+        // Whole milliseconds: Task.Delay waits whole milliseconds, and a shorter remainder would wake it at once, again and
+        // again, without the clock moving (on a fake clock, inside the test's Advance: a livelock, issue 17).
+        var step = TimeSpan.FromMilliseconds(Math.Max(1, Math.Round(Period.TotalMilliseconds / Slots)));
         var stepTicks = (long)(step.TotalSeconds * _time.TimestampFrequency);
         var due = _time.GetTimestamp();
         var slot = 0;
@@ -129,19 +145,19 @@ public sealed partial class MatchTicker : ILifecycleParticipant<ISiloLifecycle>
         {
             while (!ct.IsCancellationRequested)
             {
-                var wait = step - _time.GetElapsedTime(due);
-                if (wait > TimeSpan.Zero) await Task.Delay(wait, _time, ct);
+                var waitMs = Math.Ceiling((stepTicks - (_time.GetTimestamp() - due)) * 1000.0 / _time.TimestampFrequency);
+                if (waitMs >= 1) await Task.Delay(TimeSpan.FromMilliseconds(waitMs), _time, ct).ConfigureAwait(false);
 
                 // Every slot that came due since the last wake (a late wake, a clock moved on by more than a step): each
                 // activation gets one tick per period at most, never a burst of them.
-                for (var n = 0; n < Slots && _time.GetElapsedTime(due) >= step; n++)
+                for (var n = 0; n < Slots && _time.GetTimestamp() - due >= stepTicks; n++)
                 {
                     Send(_slots[slot], stepTicks * Slots * 3);
                     slot = (slot + 1) % Slots;
                     due += stepTicks;
                 }
 
-                if (_time.GetElapsedTime(due) >= step) due = _time.GetTimestamp(); // more than a period behind: start afresh
+                if (_time.GetTimestamp() - due >= stepTicks) due = _time.GetTimestamp(); // more than a period behind: start afresh
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -161,10 +177,19 @@ public sealed partial class MatchTicker : ILifecycleParticipant<ISiloLifecycle>
         var now = _time.GetTimestamp();
         foreach (var (id, activation) in slot)
         {
-            if (!activation.ClaimTick(now, now - lostAfterTicks)) continue;
+            if (activation.Gone)
+            {
+                // Gone without taking itself out (Orleans gave it up while it was activating): its ticks would only start
+                // new activations of the match.
+                slot.TryRemove(KeyValuePair.Create(id, activation));
+                continue;
+            }
+
+            var claim = activation.ClaimTick(now, now - lostAfterTicks);
+            if (claim == 0) continue;
             try
             {
-                _grains.GetGrain<IMatchTick>(id).Tick().Ignore();
+                _grains.GetGrain<IMatchTick>(id).Tick(claim).Ignore();
             }
             catch (Exception ex)
             {

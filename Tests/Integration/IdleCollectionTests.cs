@@ -72,7 +72,7 @@ public sealed class IdleCollectionTests
         await WaitAsync(async () => !await redis.GetDatabase().KeyExistsAsync(MatchLocks.Key(id)), "the called activation collected");
         var before = (await cluster.Database.Table.ReadAsync(id))!.FenceToken;
 
-        await cluster.Grains.GetGrain<IMatchTick>(id).Tick();
+        await cluster.Grains.GetGrain<IMatchTick>(id).Tick(claim: 1);
 
         // The tick started an activation (a newer epoch drawn into the row), which went at that tick: its lease is released.
         await WaitAsync(async () => (await cluster.Database.Table.ReadAsync(id))!.FenceToken > before, "the tick activated the match");

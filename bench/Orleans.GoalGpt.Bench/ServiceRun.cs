@@ -164,9 +164,10 @@ public static class ServiceRun
         var statements = await db.StatementsAsync() - statementsBefore;
         var updates = gen.Delivered.Where(d => d.Key != ProducerKind.MinuteClock).Sum(d => (long)d.Value);
 
-        // Correctness: every match saves and hands over its row, then the table is compared with the model.
+        // Every match saves and hands over its row (the table is compared with the model below).
         await ForEachAsync(workload.Ids, 256, id => grains.GetGrain<IMatchGrain>(id).Persist());
         await silo.Writer.FlushAsync();
+        if (whileActive is not null) await whileActive();
         // At rest: an activation lets go of its written updates at its next tick (MatchOwnership.Settle); two tick periods.
         await Task.Delay(silo.Services.GetRequiredService<Grains.MatchTicker>().Period * 2 + TimeSpan.FromSeconds(1));
         if (trackedSeconds is not null)
@@ -175,20 +176,20 @@ public static class ServiceRun
             Console.WriteLine($"[bench] {resident:N0} activations resident at the memory reading");
         }
 
-        // Memory with full state: every match has had snapshots, deltas, kick-offs and provenance by now.
+        // Memory with full state (every match has had snapshots, deltas, kick-offs and provenance by now), read right before
+        // every activation is collected and right after: nothing else runs between the two readings.
         GC.Collect();
         var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
         if (int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_PAUSE_FOR_DUMP"), out var pause))
         {
-            // For a heap profile of the full-state silo (dotnet-dump collect -p <pid>): where the KiB per match go.
+            // For a heap profile of the full-state silo (dotnet-gcdump collect -p <pid>): where the KiB per match go.
             Console.WriteLine($"[bench] pausing {pause} s for a heap dump of process {Environment.ProcessId}");
             await Task.Delay(TimeSpan.FromSeconds(pause));
         }
 
-        var check = await Compare(db, Model.Of(workload, gen.Delivered));
-        if (whileActive is not null) await whileActive();
-        var release = await ReleaseAsync(silo);
+        var release = await ReleaseAsync(silo, memoryAfter);
         Console.WriteLine($"[bench] heap {release.Held / 1048576.0:F1} MiB with the matches active, {release.Gone / 1048576.0:F1} MiB once collected ({release.Resident:N0} activations resident)");
+        var check = await Compare(db, Model.Of(workload, gen.Delivered));
         var d = ProcessCpu.Delta(start, end);
         return new RunResult
         {
@@ -238,13 +239,12 @@ public static class ServiceRun
     }
 
     /// <summary>
-    /// The heap the matches hold: read with them active (their full state), then every activation is collected (each writes
-    /// its row and releases its lease on the way) and it is read again. The tracked matches went before the step.
+    /// The heap the matches hold: <paramref name="held"/> was read with them active (their full state), then every activation
+    /// is collected (each writes its row and releases its lease on the way) and it is read again. The tracked matches went
+    /// before the step.
     /// </summary>
-    private static async Task<(long Held, long Gone, long Resident)> ReleaseAsync(BenchSilo silo)
+    private static async Task<(long Held, long Gone, long Resident)> ReleaseAsync(BenchSilo silo, long held)
     {
-        GC.Collect();
-        var held = GC.GetTotalMemory(forceFullCollection: true);
         var management = silo.Grains.GetGrain<IManagementGrain>(0);
         var waited = Stopwatch.StartNew();
         long resident;
@@ -258,7 +258,15 @@ public static class ServiceRun
 
         await silo.Writer.FlushAsync();
         GC.Collect();
-        return (held, GC.GetTotalMemory(forceFullCollection: true), resident);
+        var gone = GC.GetTotalMemory(forceFullCollection: true);
+        if (int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_PAUSE_FOR_DUMP"), out var pause))
+        {
+            // The second heap profile: what stays once the matches went (compare with the first, taken with them active).
+            Console.WriteLine($"[bench] pausing {pause} s for a heap dump of process {Environment.ProcessId} (matches collected)");
+            await Task.Delay(TimeSpan.FromSeconds(pause));
+        }
+
+        return (held, gone, resident);
     }
 
     public static CpuSample Percent(CpuSample seconds, double window)
