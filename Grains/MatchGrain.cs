@@ -23,18 +23,8 @@ namespace Orleans.GoalGpt.Grains;
 [RedisReachableFilter] // placed only on silos that can take its lease (see RedisReach)
 public sealed partial class MatchGrain(
     [PersistentState("match", StorageNames.MatchState)] IPersistentState<MatchState> state,
-    TimeProvider time,
-    TsMatchesWriter writer,
-    TsMatchesTable table,
-    MatchLocks locks,
-    HandOvers handOvers,
-    RedisReach reach,
-    GoalGptMetrics metrics,
-    IOptions<MatchGrainOptions> options,
-    IOptions<JobsOptions> jobs,
-    ILogger<MatchGrain> logger,
-    MatchChanges changes,
-    MatchTicker ticker) : Grain, IMatchGrain, IMatchTick, ITicked, IGrainMigrationParticipant
+    MatchGrainServices services,
+    ILogger<MatchGrain> logger) : Grain, IMatchGrain, IMatchTick, ITicked, IGrainMigrationParticipant
 {
     private const string CarriedKey = "goalgpt.unwritten";
     private static readonly string[] MinuteFields = ["minute"];
@@ -50,7 +40,10 @@ public sealed partial class MatchGrain(
     private int _tickSlot = -1;
     private long _tickClaimed; // ticker timestamp of the tick on its way or running; 0: none
 
-    private string Id => this.GetPrimaryKeyString();
+    private string? _id;
+
+    // One string for the match's id, shared by this activation, its ownership and the ticker (GetPrimaryKeyString makes a new one each call).
+    private string Id => _id ??= this.GetPrimaryKeyString();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -58,18 +51,18 @@ public sealed partial class MatchGrain(
         _lastSaveMs = Now();
         if (!_validKey) return;
 
-        _owner = new MatchOwnership(Id, state, locks, writer, handOvers, reach, metrics, time, options.Value, logger);
+        _owner = new MatchOwnership(Id, state, services, logger);
         // A migrated activation brings the old one's memory, decided without a lease: start from what is stored
         // instead, and decide the old one's unwritten updates again (below), in their order, before any call.
         if (_rehydrated) await state.ReadStateAsync(cancellationToken);
         // Taking the lease folds in the row (newer per field than a state saved earlier, or the old system's).
         // On a silo that does not reach Redis (activated here all the same, e.g. through a stale directory entry)
         // it is not tried: it would only wait for Redis' timeouts; the first tick moves the activation if it can.
-        if (!reach.Self || !await _owner.TakeAsync(reload: false, cancellationToken))
+        if (!services.Reach.Self || !await _owner.TakeAsync(reload: false, cancellationToken))
         {
             // No lease for now (busy, Redis down): start from the row all the same.
-            var row = await table.ReadAsync(Id, cancellationToken);
-            if (row?.RawArraysDiscarded == true) metrics.LegacyRowsRepaired.Add(1);
+            var row = await services.Table.ReadAsync(Id, cancellationToken);
+            if (row?.RawArraysDiscarded == true) services.Metrics.LegacyRowsRepaired.Add(1);
             row?.MergeInto(state.State);
         }
 
@@ -80,9 +73,9 @@ public sealed partial class MatchGrain(
         }
 
         // Minute, state save, lease and idleness: the silo's ticker sends the tick (no timer per activation: memory).
-        _lastCall = ticker.IdleClock.GetTimestamp();
+        _lastCall = services.Ticker.IdleClock.GetTimestamp();
         // Not when Orleans gave this activation up meanwhile (its deactivation will not run to take it out again).
-        if (!cancellationToken.IsCancellationRequested) _tickSlot = ticker.Add(Id, this);
+        if (!cancellationToken.IsCancellationRequested) _tickSlot = services.Ticker.Add(Id, this);
     }
 
     long ITicked.ClaimTick(long now, long notBefore) => MatchTicker.Claim(ref _tickClaimed, now, notBefore);
@@ -93,14 +86,14 @@ public sealed partial class MatchGrain(
     private void StopTicks()
     {
         if (_tickSlot < 0) return;
-        ticker.Remove(Id, _tickSlot, this);
+        services.Ticker.Remove(Id, _tickSlot, this);
         _tickSlot = -1;
     }
 
     /// <summary>A call other than a tick: the activation is in use (its idleness counts from here).</summary>
     private void Called()
     {
-        _lastCall = ticker.IdleClock.GetTimestamp();
+        _lastCall = services.Ticker.IdleClock.GetTimestamp();
         _called = true;
     }
 
@@ -128,10 +121,10 @@ public sealed partial class MatchGrain(
     public async Task<ApplyResult> Apply(MatchUpdate update)
     {
         Called();
-        var started = time.GetTimestamp();
+        var started = services.Time.GetTimestamp();
         var result = ApplyOne(update, bounded: true, out var saveNow);
         if (saveNow) await SaveStateAsync();
-        metrics.ApplyLatency.Record(time.GetElapsedTime(started).TotalMilliseconds);
+        services.Metrics.ApplyLatency.Record(services.Time.GetElapsedTime(started).TotalMilliseconds);
         return result;
     }
 
@@ -154,10 +147,10 @@ public sealed partial class MatchGrain(
         var save = false;
         foreach (var u in updates)
         {
-            var started = time.GetTimestamp();
+            var started = services.Time.GetTimestamp();
             results.Add(ApplyOne(u, bounded, out var saveNow));
             save |= saveNow;
-            metrics.ApplyLatency.Record(time.GetElapsedTime(started).TotalMilliseconds);
+            services.Metrics.ApplyLatency.Record(services.Time.GetElapsedTime(started).TotalMilliseconds);
         }
 
         if (save) await SaveStateAsync();
@@ -168,7 +161,7 @@ public sealed partial class MatchGrain(
     {
         Called();
         if (!_validKey) return true;
-        if (!_owner.Leased && !_owner.FencedOut && reach.Self) await _owner.TakeAsync(reload: true, CancellationToken.None);
+        if (!_owner.Leased && !_owner.FencedOut && services.Reach.Self) await _owner.TakeAsync(reload: true, CancellationToken.None);
         if (!_owner.Write(["persist"])) return false;
         await SaveStateAsync();
         return _owner.Leased && !_stateDirty;
@@ -190,7 +183,7 @@ public sealed partial class MatchGrain(
             return new CorrectionResult(new ApplyResult([]), CorrectionWrite.UnknownMatch);
         }
 
-        if (!_owner.Leased && !_owner.FencedOut && reach.Self) await _owner.TakeAsync(reload: true, CancellationToken.None);
+        if (!_owner.Leased && !_owner.FencedOut && services.Reach.Self) await _owner.TakeAsync(reload: true, CancellationToken.None);
         if (!_owner.Leased) return new CorrectionResult(new ApplyResult([]), CorrectionWrite.NoLease);
 
         var update = new MatchUpdate
@@ -212,7 +205,7 @@ public sealed partial class MatchGrain(
         // What only grain state keeps (a carried minute) is saved before the answer too.
         if (_stateDirty) await SaveStateAsync();
         if (!_owner.Write(["correction"], urgent: true)) return new CorrectionResult(result, CorrectionWrite.Refused);
-        writer.Wake();
+        services.Writer.Wake();
         var written = await _owner.WaitWrittenAsync(writeTimeout);
         return new CorrectionResult(result, written switch
         {
@@ -318,7 +311,7 @@ public sealed partial class MatchGrain(
     /// <summary>Publishes the match to the change stream when a tracked value differs from <paramref name="before"/> (never waits).</summary>
     private void PublishChange(in TrackedFields before)
     {
-        if (TrackedFields.Changed(before, TrackedFields.Of(state.State)) is { } changed) changes.Publish(new MatchChange(changed, Snapshot()));
+        if (TrackedFields.Changed(before, TrackedFields.Of(state.State)) is { } changed) services.Changes.Publish(new MatchChange(changed, Snapshot()));
     }
 
     private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow)
@@ -327,7 +320,7 @@ public sealed partial class MatchGrain(
         // A correction carries its reason and key: the activation that finally writes it (after a hand-over) records them.
         var (correctionReason, keyName) = update.Source == UpdateSource.Admin ? (update.CorrectionReason, update.CorrectionKeyName) : (null, null);
         var source = update.Source.ToWire();
-        metrics.UpdatesReceived.Add(1, new KeyValuePair<string, object?>("source", source));
+        services.Metrics.UpdatesReceived.Add(1, new KeyValuePair<string, object?>("source", source));
         if (!_validKey)
         {
             var rejected = new ApplyResult([new FieldResult("external_id", FieldOutcome.Rejected, RejectReasons.Malformed)]);
@@ -338,7 +331,7 @@ public sealed partial class MatchGrain(
 
         if (bounded && _owner.Full())
         {
-            metrics.UpdatesRefused.Add(1);
+            services.Metrics.UpdatesRefused.Add(1);
             var names = FieldMerge.PresentFields(update).DefaultIfEmpty("observed_at");
             return new ApplyResult(names.Select(n => new FieldResult(n, FieldOutcome.Rejected, RejectReasons.BacklogFull)).ToList());
         }
@@ -356,7 +349,7 @@ public sealed partial class MatchGrain(
 
         Count(outcome.Result, source);
         Report(outcome, source);
-        ReportMinute(metrics, logger, Id, corrected, source);
+        ReportMinute(services.Metrics, logger, Id, corrected, source);
 
         // The row carries every value; only what it lacks needs a state save.
         var extrasChanged = MatchStateExtras.Of(s) != extrasBefore;
@@ -410,7 +403,7 @@ public sealed partial class MatchGrain(
     {
         // Idle for IdleCollectionAge (ticks do not count), or started by a tick meant for an activation that went
         // (a migrated one brought its calls): go, as Orleans' collection would (the row is written on the way out).
-        if ((!_called && !_rehydrated) || ticker.IdleClock.GetElapsedTime(_lastCall) >= options.Value.IdleCollectionAge)
+        if ((!_called && !_rehydrated) || services.Ticker.IdleClock.GetElapsedTime(_lastCall) >= services.Options.IdleCollectionAge)
         {
             Leave();
             return;
@@ -434,7 +427,7 @@ public sealed partial class MatchGrain(
         }
 
         RecomputeMinute();
-        if (_owner.Leased && _stateDirty && Now() - _lastSaveMs >= (long)options.Value.StateSaveInterval.TotalMilliseconds)
+        if (_owner.Leased && _stateDirty && Now() - _lastSaveMs >= (long)services.Options.StateSaveInterval.TotalMilliseconds)
         {
             await SaveStateAsync();
         }
@@ -452,7 +445,7 @@ public sealed partial class MatchGrain(
     {
         var tracked = TrackedFields.Of(state.State);
         var changed = MinuteClock.Recompute(state.State, Now(), out var corrected);
-        ReportMinute(metrics, logger, Id, corrected, "computed");
+        ReportMinute(services.Metrics, logger, Id, corrected, "computed");
         if (!changed) return false;
         _owner.Write(MinuteFields);
         PublishChange(tracked);
@@ -479,7 +472,7 @@ public sealed partial class MatchGrain(
         catch (Exception ex)
         {
             // PostgreSQL unreachable: the update stays accepted in memory; the timer retries.
-            metrics.StateWriteFailures.Add(1);
+            services.Metrics.StateWriteFailures.Add(1);
             LogStateSaveFailed(ex, Id);
         }
     }
@@ -490,11 +483,11 @@ public sealed partial class MatchGrain(
         {
             if (f.Outcome == FieldOutcome.Applied)
             {
-                metrics.FieldsApplied.Add(1, new("source", source), new("field", f.Field));
+                services.Metrics.FieldsApplied.Add(1, new("source", source), new("field", f.Field));
             }
             else if (f.Outcome == FieldOutcome.Rejected)
             {
-                metrics.FieldsRejected.Add(1, new("source", source), new("field", f.Field), new("reason", f.Reason));
+                services.Metrics.FieldsRejected.Add(1, new("source", source), new("field", f.Field), new("reason", f.Reason));
             }
         }
     }
@@ -506,33 +499,33 @@ public sealed partial class MatchGrain(
             switch (e)
             {
                 case VarCorrection v:
-                    metrics.VarCorrections.Add(1, new KeyValuePair<string, object?>("field", v.Field));
+                    services.Metrics.VarCorrections.Add(1, new KeyValuePair<string, object?>("field", v.Field));
                     LogVarCorrection(Id, v.Field, v.From, v.To, source);
                     break;
                 case KickoffOverwriteBlocked k:
-                    metrics.KickoffOverwritesBlocked.Add(1, new KeyValuePair<string, object?>("field", k.Field));
+                    services.Metrics.KickoffOverwritesBlocked.Add(1, new KeyValuePair<string, object?>("field", k.Field));
                     LogKickoffBlocked(Id, k.Field, k.Stored, k.Attempted, source);
                     break;
                 case KickoffChanged k:
-                    metrics.KickoffChanges.Add(1, new KeyValuePair<string, object?>("field", k.Field));
+                    services.Metrics.KickoffChanges.Add(1, new KeyValuePair<string, object?>("field", k.Field));
                     LogKickoffChanged(Id, k.Field, k.From, k.To, source);
                     break;
                 case UnconfirmedRegression r:
-                    metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "unconfirmed"));
+                    services.Metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "unconfirmed"));
                     LogRegression(Id, r.From, r.To, source, "unconfirmed; re-poll requested");
-                    if (jobs.Value.Enabled) GrainFactory.GetGrain<IWatchdogJobGrain>(FeedJobs.Key).RequestRepoll(Id).Ignore();
+                    if (services.Jobs.Enabled) GrainFactory.GetGrain<IWatchdogJobGrain>(FeedJobs.Key).RequestRepoll(Id).Ignore();
                     break;
                 case ConfirmedRegression r:
-                    metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "confirmed"));
+                    services.Metrics.StatusRegressions.Add(1, new KeyValuePair<string, object?>("outcome", "confirmed"));
                     LogRegression(Id, r.From, r.To, source, "confirmed");
                     break;
                 case UnconfirmedScoreDrop d:
-                    metrics.UnconfirmedScoreDrops.Add(1, new KeyValuePair<string, object?>("field", d.Field));
+                    services.Metrics.UnconfirmedScoreDrops.Add(1, new KeyValuePair<string, object?>("field", d.Field));
                     LogScoreDrop(Id, d.Field, d.From, d.To, source, "held as a lagging snapshot; re-poll requested");
-                    if (jobs.Value.Enabled) GrainFactory.GetGrain<IWatchdogJobGrain>(FeedJobs.Key).RequestRepoll(Id).Ignore();
+                    if (services.Jobs.Enabled) GrainFactory.GetGrain<IWatchdogJobGrain>(FeedJobs.Key).RequestRepoll(Id).Ignore();
                     break;
                 case ConfirmedScoreDrop d:
-                    metrics.ConfirmedScoreDrops.Add(1, new KeyValuePair<string, object?>("field", d.Field));
+                    services.Metrics.ConfirmedScoreDrops.Add(1, new KeyValuePair<string, object?>("field", d.Field));
                     LogScoreDrop(Id, d.Field, d.From, d.To, source, "confirmed by two polls");
                     break;
             }
@@ -556,7 +549,7 @@ public sealed partial class MatchGrain(
         LogMinuteCorrected(logger, matchId, c.Phase, c.From, c.To, c.Basis, trigger);
     }
 
-    private long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
+    private long Now() => services.Time.GetUtcNow().ToUnixTimeMilliseconds();
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Match {MatchId}: update from {Source} rejected in part: {Fields}")]
     private partial void LogRejected(string matchId, string source, string fields);

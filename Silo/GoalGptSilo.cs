@@ -82,6 +82,7 @@ public static class GoalGptSilo
         services.AddSingleton<IValidateOptions<MatchGrainOptions>, IdleCollectionAgeValidator>();
         // One tick sender for every match activation of the silo (instead of a grain timer each).
         services.AddSingleton<MatchTicker>();
+        services.AddSingleton<MatchGrainServices>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MatchTicker>());
         // Idle match activations go after MatchGrain:IdleCollectionAge (a setting of ours, checked against the diary's cadence):
         // the activation checks it in its tick (a tick is a call, which Orleans counts as use); Orleans' own age is set to

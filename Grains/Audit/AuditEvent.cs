@@ -199,6 +199,9 @@ public sealed class AuditTrail
 
     public int Held => _held?.Count ?? 0;
 
+    /// <summary>Holds no event and remembers no notice: dropping it loses nothing.</summary>
+    public bool IsEmpty => _held is null && _lastNoticed is null;
+
     /// <summary>Adds <paramref name="events"/>; returns how many were dropped for the bound.</summary>
     public int Add(List<AuditEvent> events)
     {

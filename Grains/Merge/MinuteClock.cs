@@ -168,10 +168,21 @@ public static class MinuteClock
         }
 
         var minute = Math.Min(raw, cap);
-        var text = raw > cap
-            ? string.Create(CultureInfo.InvariantCulture, $"{cap}+{raw - cap}")
-            : minute.ToString(CultureInfo.InvariantCulture);
+        var text = Text(minute, raw, cap);
         return new(minute, text, source, raw, basis, key, first);
+    }
+
+    // Every match shows the same few texts: one string each, not one per match and per tick (memory per match: issue 13).
+    private static readonly string[] Plain = Enumerable.Range(0, 151).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int Cap, int Added), string> AddedTime = new();
+
+    private static string Text(int minute, int raw, int cap)
+    {
+        if (raw <= cap) return minute >= 0 && minute < Plain.Length ? Plain[minute] : minute.ToString(CultureInfo.InvariantCulture);
+        var added = raw - cap;
+        return added <= 60 && cap <= 150
+            ? AddedTime.GetOrAdd((cap, added), k => string.Create(CultureInfo.InvariantCulture, $"{k.Cap}+{k.Added}"))
+            : string.Create(CultureInfo.InvariantCulture, $"{cap}+{added}");
     }
 
     private static int FromStart(long nowMs, long startS, int first)

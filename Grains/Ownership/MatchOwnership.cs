@@ -23,26 +23,20 @@ namespace Orleans.GoalGpt.Grains.Ownership;
 public sealed partial class MatchOwnership(
     string matchId,
     IPersistentState<MatchState> state,
-    MatchLocks locks,
-    TsMatchesWriter writer,
-    HandOvers handOvers,
-    RedisReach reach,
-    GoalGptMetrics metrics,
-    TimeProvider time,
-    MatchGrainOptions options,
+    MatchGrainServices services,
     ILogger logger)
 {
     private static readonly TimeSpan HandOverBudget = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxHandOverDelay = TimeSpan.FromSeconds(5);
     private readonly List<(MatchUpdate Update, long Version)> _unwritten = [];
-    private readonly LeaseBackoff _backoff = new(locks.Ttl / 3, locks.MaxRetryInterval);
+    private readonly LeaseBackoff _backoff = new(services.Locks.Ttl / 3, services.Locks.MaxRetryInterval);
     private LeaseState? _lease;
     private MatchLease? _lapsed;
     private long _version;
     private long? _unsavedStateFrom;
     private int? _lastValues;
     private bool _refusing;
-    private readonly AuditTrail _audit = new();
+    private AuditTrail? _audit; // only while it holds something (memory per match)
 
     /// <summary>What the write-behind did with this activation's rows.</summary>
     public WriteCursor Cursor { get; } = new();
@@ -73,9 +67,9 @@ public sealed partial class MatchOwnership(
     /// </summary>
     public bool Full()
     {
-        if (!writer.Admits(matchId)) return true; // the silo's write-behind is at its bound: push back on the caller
+        if (!services.Writer.Admits(matchId)) return true; // the silo's write-behind is at its bound: push back on the caller
         Trim();
-        var full = _unwritten.Count >= options.MaxUnwrittenUpdates;
+        var full = _unwritten.Count >= services.Options.MaxUnwrittenUpdates;
         if (full && !_refusing) LogRefusing(matchId, _unwritten.Count);
         _refusing = full;
         return full;
@@ -113,7 +107,9 @@ public sealed partial class MatchOwnership(
         var values = row.ValuesHash();
         var valuesChanged = _lastValues != values; // a collision only delays the write to the confirmation delay
         _lastValues = values;
-        writer.Enqueue(row, fields, valuesChanged, Cursor, _version, urgent, _audit.Take());
+        var events = _audit?.Take();
+        if (_audit?.IsEmpty == true) _audit = null;
+        services.Writer.Enqueue(row, fields, valuesChanged, Cursor, _version, urgent, events);
         return true;
     }
 
@@ -121,12 +117,12 @@ public sealed partial class MatchOwnership(
     public void Record(List<AuditEvent> events)
     {
         if (events.Count == 0) return;
-        var dropped = _audit.Add(events);
-        if (dropped > 0) metrics.AuditEventsLost.Add(dropped, new KeyValuePair<string, object?>("reason", "bound"));
+        var dropped = (_audit ??= new()).Add(events);
+        if (dropped > 0) services.Metrics.AuditEventsLost.Add(dropped, new KeyValuePair<string, object?>("reason", "bound"));
     }
 
     /// <summary>Audit events held for the next row.</summary>
-    public int AuditHeld => _audit.Held;
+    public int AuditHeld => _audit?.Held ?? 0;
 
     /// <summary>
     /// Waits (at most <paramref name="timeout"/>) until a row holding everything accepted so far is in ts_matches:
@@ -135,7 +131,7 @@ public sealed partial class MatchOwnership(
     public async Task<bool?> WaitWrittenAsync(TimeSpan timeout)
     {
         if (_lease is not { } held) return null;
-        using var bound = new CancellationTokenSource(timeout, time);
+        using var bound = new CancellationTokenSource(timeout, services.Time);
         try
         {
             var written = await Cursor.WaitWrittenAsync(_version, held.Lease.FenceToken, bound.Token);
@@ -164,7 +160,7 @@ public sealed partial class MatchOwnership(
 
         if (Leased && CanWrite()) return;
         if (FencedOut) return;
-        if (reach.ShouldMove && (Stranded || reach.TryStartMove()))
+        if (services.Reach.ShouldMove && (Stranded || services.Reach.TryStartMove()))
         {
             if (!Stranded) LogStranded(matchId, _unwritten.Count);
             Stranded = true;
@@ -174,7 +170,7 @@ public sealed partial class MatchOwnership(
         Stranded = false;
         // Not reaching Redis (and not moving, or not yet): a lease attempt would only wait for Redis' timeouts,
         // holding this grain's turn and a set-up slot; the renewer says when Redis answers again.
-        if (!reach.Self || !_backoff.Due) return;
+        if (!services.Reach.Self || !_backoff.Due) return;
         await TakeAsync(reload: true, ct);
     }
 
@@ -187,11 +183,11 @@ public sealed partial class MatchOwnership(
     /// </summary>
     public async Task<bool> TakeAsync(bool reload, CancellationToken ct)
     {
-        using var slot = await locks.SetupSlotAsync(ct);
-        var lease = await locks.TryAcquireAsync(matchId, ct);
+        using var slot = await services.Locks.SetupSlotAsync(ct);
+        var lease = await services.Locks.TryAcquireAsync(matchId, ct);
         if (lease is null)
         {
-            if (await locks.RemainingAsync(matchId) is { } remaining && remaining < locks.MaxRetryInterval) _backoff.HeldFor(remaining);
+            if (await services.Locks.RemainingAsync(matchId) is { } remaining && remaining < services.Locks.MaxRetryInterval) _backoff.HeldFor(remaining);
             else _backoff.Failed();
             return false;
         }
@@ -212,14 +208,14 @@ public sealed partial class MatchOwnership(
                 // The row as the epoch draw left it: nothing an older epoch writes can land after that.
                 if (lease.Row is { } row)
                 {
-                    if (row.RawArraysDiscarded) metrics.LegacyRowsRepaired.Add(1);
+                    if (row.RawArraysDiscarded) services.Metrics.LegacyRowsRepaired.Add(1);
                     row.MergeInto(state.State);
                 }
 
-                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                var now = services.Time.GetUtcNow().ToUnixTimeMilliseconds();
                 foreach (var (u, _) in _unwritten) FieldMerge.Apply(state.State, u, now, replay: true);
                 MinuteClock.Recompute(state.State, now, out var corrected);
-                MatchGrain.ReportMinute(metrics, logger, matchId, corrected, "reload");
+                MatchGrain.ReportMinute(services.Metrics, logger, matchId, corrected, "reload");
                 state.State.FenceToken = lease.FenceToken;
                 try
                 {
@@ -237,12 +233,12 @@ public sealed partial class MatchOwnership(
         {
             state.State = known;
             LogLeaseSetupFailed(ex, matchId);
-            await locks.ReleaseAsync(lease);
+            await services.Locks.ReleaseAsync(lease);
             _backoff.Failed();
             return false;
         }
 
-        _lease = locks.Track(lease);
+        _lease = services.Locks.Track(lease);
         _backoff.Succeeded();
         _lastValues = null;
         Write(["lease"]);
@@ -258,16 +254,16 @@ public sealed partial class MatchOwnership(
     {
         if (Leased && _unwritten.Count > 0 && Write(["deactivate"], urgent: true))
         {
-            writer.Wake();
+            services.Writer.Wake();
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            bound.CancelAfter(options.DeactivationWriteTimeout);
+            bound.CancelAfter(services.Options.DeactivationWriteTimeout);
             try
             {
                 if (!await Cursor.WaitWrittenAsync(_version, _lease!.Lease.FenceToken, bound.Token)) CheckFence();
             }
             catch (OperationCanceledException)
             {
-                LogRowNotWritten(matchId, _unwritten.Count, options.DeactivationWriteTimeout);
+                LogRowNotWritten(matchId, _unwritten.Count, services.Options.DeactivationWriteTimeout);
             }
 
             Trim();
@@ -275,9 +271,9 @@ public sealed partial class MatchOwnership(
 
         if (_lease is { } held)
         {
-            locks.Untrack(matchId);
+            services.Locks.Untrack(matchId);
             _lease = null;
-            await locks.ReleaseAsync(held.Lease);
+            await services.Locks.ReleaseAsync(held.Lease);
         }
 
         if (_lapsed is { } lapsed)
@@ -295,8 +291,8 @@ public sealed partial class MatchOwnership(
     /// </summary>
     private async Task ReleaseLapsedAsync(MatchLease lapsed)
     {
-        if (locks.ReachesRedis) await locks.ReleaseAsync(lapsed);
-        else locks.ReleaseAsync(lapsed).Ignore();
+        if (services.Locks.ReachesRedis) await services.Locks.ReleaseAsync(lapsed);
+        else services.Locks.ReleaseAsync(lapsed).Ignore();
     }
 
     private bool CanWrite()
@@ -321,20 +317,20 @@ public sealed partial class MatchOwnership(
     {
         if (FencedOut) return;
         FencedOut = true;
-        metrics.FencedOutWrites.Add(1, new KeyValuePair<string, object?>("target", target));
+        services.Metrics.FencedOutWrites.Add(1, new KeyValuePair<string, object?>("target", target));
         LogFencedOut(matchId, target, _unwritten.Count);
         if (_lease is not { } held) return;
-        locks.Untrack(matchId);
+        services.Locks.Untrack(matchId);
         _lease = null;
         // Compare-and-delete: frees the lock if it is still ours, so the next owner need not wait a TTL.
-        locks.ReleaseAsync(held.Lease).Ignore();
+        services.Locks.ReleaseAsync(held.Lease).Ignore();
     }
 
     private void Lose(string why)
     {
-        metrics.LeaseRenewalsLost.Add(1);
+        services.Metrics.LeaseRenewalsLost.Add(1);
         LogLeaseLost(matchId, why);
-        locks.Untrack(matchId);
+        services.Locks.Untrack(matchId);
         _lapsed = _lease!.Lease;
         _lease = null;
     }
@@ -375,7 +371,7 @@ public sealed partial class MatchOwnership(
         var id = matchId;
         // After this activation is gone, calls to the id reach the current (or a new) owner. The silo's stop
         // waits for this (HandOvers), while messages can still be sent.
-        handOvers.Run(async () =>
+        services.HandOvers.Run(async () =>
         {
             // Retried for a minute (the next activation may wait for Redis or PostgreSQL to come back).
             var delay = TimeSpan.FromMilliseconds(100);
@@ -386,7 +382,7 @@ public sealed partial class MatchOwnership(
                 {
                     await Task.Delay(delay);
                     await grains.GetGrain<IMatchGrain>(id).Adopt(updates);
-                    metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "delivered"));
+                    services.Metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "delivered"));
                     return;
                 }
                 catch (Exception ex)
@@ -397,7 +393,7 @@ public sealed partial class MatchOwnership(
                 }
             }
 
-            metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "failed"));
+            services.Metrics.HandedOver.Add(updates.Count, new KeyValuePair<string, object?>("outcome", "failed"));
             LogHandOverFailed(id, updates.Count);
         });
     }
