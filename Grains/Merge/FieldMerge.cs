@@ -550,7 +550,7 @@ public static partial class FieldMerge
     {
         if (value is null) return;
         fields.Add(IsValidId(value)
-            ? MergeMetadata(state, u, value, get, set, field)
+            ? MergeMetadata(state, u, IdStrings.Shared(value), get, set, field)
             : new(field, FieldOutcome.Rejected, RejectReasons.OutOfRange));
     }
 
