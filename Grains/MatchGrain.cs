@@ -22,7 +22,6 @@ namespace Orleans.GoalGpt.Grains;
 /// </summary>
 [RedisReachableFilter] // placed only on silos that can take its lease (see RedisReach)
 public sealed partial class MatchGrain(
-    [PersistentState("match", StorageNames.MatchState)] IPersistentState<MatchState> state,
     MatchGrainServices services,
     ILogger<MatchGrain> logger) : Grain, IMatchGrain, IMatchTick, ITicked, IGrainMigrationParticipant
 {
@@ -41,20 +40,22 @@ public sealed partial class MatchGrain(
     private long _tickClaimed; // ticker timestamp of the tick on its way or running; 0: none
 
     private string? _id;
+    private MatchStateHolder _state = null!;
 
     // One string for the match's id, shared by this activation, its ownership and the ticker (GetPrimaryKeyString makes a new one each call).
     private string Id => _id ??= this.GetPrimaryKeyString();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _state = new MatchStateHolder(services.StateStorage, this.GetGrainId());
         _validKey = FieldMerge.IsValidId(Id);
         _lastSaveMs = Now();
         if (!_validKey) return;
 
-        _owner = new MatchOwnership(Id, state, services, logger);
-        // A migrated activation brings the old one's memory, decided without a lease: start from what is stored
-        // instead, and decide the old one's unwritten updates again (below), in their order, before any call.
-        if (_rehydrated) await state.ReadStateAsync(cancellationToken);
+        _owner = new MatchOwnership(Id, _state, services, logger);
+        // What is stored; also for a migrated activation: it brings the old one's memory, decided without a lease, and
+        // starts from what is stored instead, deciding the old one's unwritten updates again (below), in order, before any call.
+        await _state.ReadStateAsync();
         // Taking the lease folds in the row (newer per field than a state saved earlier, or the old system's).
         // On a silo that does not reach Redis (activated here all the same, e.g. through a stale directory entry)
         // it is not tried: it would only wait for Redis' timeouts; the first tick moves the activation if it can.
@@ -63,7 +64,7 @@ public sealed partial class MatchGrain(
             // No lease for now (busy, Redis down): start from the row all the same.
             var row = await services.Table.ReadAsync(Id, cancellationToken);
             if (row?.RawArraysDiscarded == true) services.Metrics.LegacyRowsRepaired.Add(1);
-            row?.MergeInto(state.State);
+            row?.MergeInto(_state.State);
         }
 
         if (_carried is { Count: > 0 } carried)
@@ -176,7 +177,7 @@ public sealed partial class MatchGrain(
     public async Task<CorrectionResult> Correct(AdminCorrection correction, string reason, string keyName, TimeSpan writeTimeout)
     {
         Called();
-        var s = state.State;
+        var s = _state.State;
         // A correction never creates a match: an id mistyped by an operator must not become a row the jobs then keep live.
         if (!_validKey || (s.Status is null && s.MatchTime is null && s.HomeScore is null && s.AwayScore is null && s.FirstHalfKickoff is null))
         {
@@ -254,7 +255,7 @@ public sealed partial class MatchGrain(
     public Task<bool> MarkStale(TimeSpan quiet)
     {
         Called();
-        var s = state.State;
+        var s = _state.State;
         if (!_validKey || s.StaleSince is not null || !MatchPhases.IsLive(s.Status?.Value)) return Task.FromResult(false);
         var now = Now();
         // The watchdog read a row; this grain may have seen the provider change the match since. Unchanged
@@ -279,7 +280,7 @@ public sealed partial class MatchGrain(
 
     private MatchSnapshot Snapshot()
     {
-        var s = state.State;
+        var s = _state.State;
         return new MatchSnapshot
         {
             ExternalId = Id,
@@ -311,7 +312,7 @@ public sealed partial class MatchGrain(
     /// <summary>Publishes the match to the change stream when a tracked value differs from <paramref name="before"/> (never waits).</summary>
     private void PublishChange(in TrackedFields before)
     {
-        if (TrackedFields.Changed(before, TrackedFields.Of(state.State)) is { } changed) services.Changes.Publish(new MatchChange(changed, Snapshot()));
+        if (TrackedFields.Changed(before, TrackedFields.Of(_state.State)) is { } changed) services.Changes.Publish(new MatchChange(changed, Snapshot()));
     }
 
     private ApplyResult ApplyOne(MatchUpdate update, bool bounded, out bool saveNow)
@@ -336,7 +337,7 @@ public sealed partial class MatchGrain(
             return new ApplyResult(names.Select(n => new FieldResult(n, FieldOutcome.Rejected, RejectReasons.BacklogFull)).ToList());
         }
 
-        var s = state.State;
+        var s = _state.State;
         var tracked = TrackedFields.Of(s);
         var regressionBefore = s.Regression;
         var extrasBefore = MatchStateExtras.Of(s);
@@ -443,8 +444,8 @@ public sealed partial class MatchGrain(
 
     private bool RecomputeMinute()
     {
-        var tracked = TrackedFields.Of(state.State);
-        var changed = MinuteClock.Recompute(state.State, Now(), out var corrected);
+        var tracked = TrackedFields.Of(_state.State);
+        var changed = MinuteClock.Recompute(_state.State, Now(), out var corrected);
         ReportMinute(services.Metrics, logger, Id, corrected, "computed");
         if (!changed) return false;
         _owner.Write(MinuteFields);
@@ -457,8 +458,8 @@ public sealed partial class MatchGrain(
         if (!_owner.Leased) return;
         try
         {
-            state.State.FenceToken = _owner.FenceToken!.Value;
-            await state.WriteStateAsync();
+            _state.State.FenceToken = _owner.FenceToken!.Value;
+            await _state.WriteStateAsync();
             _owner.StateSaved();
             _stateDirty = false;
             _lastSaveMs = Now();

@@ -1,4 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 using Orleans.GoalGpt.Grains.Changes;
 using Orleans.GoalGpt.Grains.Diagnostics;
 using Orleans.GoalGpt.Grains.Jobs;
@@ -22,7 +24,8 @@ public sealed class MatchGrainServices(
     IOptions<MatchGrainOptions> options,
     IOptions<JobsOptions> jobs,
     MatchChanges changes,
-    MatchTicker ticker)
+    MatchTicker ticker,
+    [FromKeyedServices(StorageNames.MatchState)] IGrainStorage stateStorage)
 {
     public TimeProvider Time { get; } = time;
 
@@ -45,4 +48,7 @@ public sealed class MatchGrainServices(
     public MatchChanges Changes { get; } = changes;
 
     public MatchTicker Ticker { get; } = ticker;
+
+    /// <summary>The match-state storage (<see cref="MatchStateStore"/>), used through each activation's <see cref="MatchStateHolder"/>.</summary>
+    public IGrainStorage StateStorage { get; } = stateStorage;
 }
