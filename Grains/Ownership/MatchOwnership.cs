@@ -177,7 +177,7 @@ public sealed partial class MatchOwnership(
     /// <summary>
     /// Takes the lease: the lock, then the next epoch (written into the match's row by the same statement,
     /// which returns the row: every older writer is refused from then on). Then reads the newest stored state
-    /// (unless <paramref name="reload"/> is false: at activation Orleans just read it), folds in the row,
+    /// (unless <paramref name="reload"/> is false: at activation the grain just read it), folds in the row,
     /// replays the unwritten updates through the rules, registers the epoch with a state write (an older
     /// activation's state writes fail from then on), and writes the row.
     /// </summary>
