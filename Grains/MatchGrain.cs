@@ -432,8 +432,6 @@ public sealed partial class MatchGrain(
         {
             await SaveStateAsync();
         }
-
-        _owner.Settle();
     }
 
     private void Leave()

@@ -339,16 +339,6 @@ public sealed partial class MatchOwnership(
     /// Forgets the updates in a written row, except those whose grain state is not saved yet. A quarantined
     /// row's updates are kept: the next row tries again, and a hand-over carries them.
     /// </summary>
-    /// <summary>
-    /// Lets go of the accepted updates that are written (and saved) by now, and of the room they took: at rest a match
-    /// holds its state, not the last burst's updates (called at each tick; otherwise only the next update trims).
-    /// </summary>
-    public void Settle()
-    {
-        Trim();
-        if (_unwritten.Count == 0 && _unwritten.Capacity > 0) _unwritten.Capacity = 0;
-    }
-
     private void Trim()
     {
         var done = Math.Min(Cursor.WrittenVersion, (_unsavedStateFrom ?? long.MaxValue) - 1);
