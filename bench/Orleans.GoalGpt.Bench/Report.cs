@@ -57,7 +57,7 @@ public static class Report
             sb.AppendLine();
         }
 
-        sb.AppendLine("| design | matches | updates/s | holds | call p50 / p99 / p99.9 ms | lag p50 / p99 / max ms; p99 of what was sent after the first 5 s (samples) | grain apply p99 ms | DB statements / 1000 updates | lease acquisition p50 / p99 ms (p99 queued / redis / epoch) | lock waits | lease lapses | refused (retryable) | thread pool: threads / queue, max | Orleans health warnings | GC pauses: total / most between two 50 ms samples, ms; gen-2 count | CPU % of the box: silo / load generator / PostgreSQL / Redis | KiB a match holds with full state (heap growth over the step / matches) | activation s (the silo's GCs during it) | wrong fields / fields checked (matches) | live with NULL minute | load average at start |");
+        sb.AppendLine("| design | matches | updates/s | holds | call p50 / p99 / p99.9 ms | lag p50 / p99 / max ms; p99 of what was sent after the first 5 s (samples) | grain apply p99 ms | DB statements / 1000 updates | lease acquisition p50 / p99 ms (p99 queued / redis / epoch) | lock waits | lease lapses | refused (retryable) | thread pool: threads / queue, max | Orleans health warnings | GC pauses: total / most between two 50 ms samples, ms; gen-2 count | CPU % of the box: silo / load generator / PostgreSQL / Redis | KiB a match holds with full state (heap growth over the step / matches) | activation s (the silo's GCs and JIT during it) | wrong fields / fields checked (matches) | live with NULL minute | load average at start |");
         sb.AppendLine("|---|---:|---:|---|---|---|---:|---:|---|---:|---:|---:|---|---:|---|---|---:|---:|---|---:|---|");
         foreach (var r in results)
         {

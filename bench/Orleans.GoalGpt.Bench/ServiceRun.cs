@@ -62,7 +62,7 @@ public sealed record RunResult
     public long? ResidentAfterRelease { get; init; }
     public double? ActivationSeconds { get; init; }
 
-    /// <summary>The silo's garbage collections during the activation (gen-0 count, which includes gen-1 and gen-2) and their pause.</summary>
+    /// <summary>The silo's garbage collections during the activation (gen-0 count, which includes gen-1 and gen-2) and their pause; the methods the JIT compiled meanwhile and its time.</summary>
     public string? ActivationGc { get; init; }
     /// <summary>Matches active in the silo (the live ones and, with <c>--tracked</c>, the others given a full snapshot first); null: only the live ones.</summary>
     public int? Tracked { get; init; }
@@ -121,11 +121,14 @@ public static class ServiceRun
         silo.Warnings.Reset();
         using var runtime = new RuntimeSampler();
         var (gcsBefore, pauseBefore) = (GC.CollectionCount(0), GC.GetTotalPauseDuration());
+        var (jitBefore, jitTimeBefore) = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
         var activation = Stopwatch.StartNew();
         await ForEachAsync(workload.Ids, ActivationParallelism, id => grains.GetGrain<IMatchGrain>(id).GetSnapshot());
         activation.Stop();
-        // What the silo's GC took from the activation (every claim in flight waits through a pause): collections, ms paused.
-        var activationGc = $"{GC.CollectionCount(0) - gcsBefore} GCs, {(GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds:F0} ms paused";
+        // What the silo's GC took from the activation (every claim in flight waits through a pause): collections, ms paused;
+        // and its JIT: methods compiled and the time spent compiling them (on every thread: the CPU the two cores lost to it).
+        var activationGc = $"{GC.CollectionCount(0) - gcsBefore} GCs, {(GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds:F0} ms paused; "
+            + $"JIT {System.Runtime.JitInfo.GetCompiledMethodCount() - jitBefore:N0} methods, {(System.Runtime.JitInfo.GetCompilationTime() - jitTimeBefore).TotalMilliseconds:N0} ms";
         var lockP50 = hist.P("goalgpt.lock.acquire.duration", 50);
         var lockP99 = hist.P("goalgpt.lock.acquire.duration", 99);
         var lockPhases = string.Join(" / ", new[] { "queued", "redis", "epoch" }.Select(p => hist.P($"goalgpt.lock.claim.phase.duration/{p}", 99).ToString("F1", System.Globalization.CultureInfo.InvariantCulture)));
