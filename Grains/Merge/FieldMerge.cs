@@ -127,16 +127,16 @@ public static partial class FieldMerge
         {
             if (carried is < 0 or > 200)
             {
-                fields.Add(new("minute", FieldOutcome.Rejected, RejectReasons.OutOfRange));
+                fields.Add(new(CarriedMinuteField, FieldOutcome.Rejected, RejectReasons.OutOfRange));
             }
             else if (SourcePriority.Wins(u.ObservedAtMs, u.Source, state.CarriedMinute, SourcePriority.ForStatus))
             {
                 state.CarriedMinute = new(carried, u.Source, u.ObservedAtMs);
-                fields.Add(new("minute_carried", FieldOutcome.Applied));
+                fields.Add(new(CarriedMinuteField, FieldOutcome.Applied));
             }
             else
             {
-                fields.Add(new("minute_carried", FieldOutcome.Rejected, RejectReasons.Stale));
+                fields.Add(new(CarriedMinuteField, FieldOutcome.Rejected, RejectReasons.Stale));
             }
         }
 
@@ -251,23 +251,39 @@ public static partial class FieldMerge
         _ => null,
     } : null;
 
-    /// <summary>The names of the fields an update carries.</summary>
+    /// <summary>
+    /// The names of the fields an update carries, as the rules name them in their answers: the score array's phase
+    /// kick-off as the kick-off of the phase its status names (none when it names no phase: the rules ignore it then),
+    /// the minute as the carried minute. For an answer to the update as a whole (stale, out of range, refused).
+    /// </summary>
     public static IEnumerable<string> PresentFields(MatchUpdate u)
     {
-        if (u.ProviderUpdateTime is not null) yield return "provider_update_time";
-        if (u.StatusId is not null) yield return "status_id";
-        if (u.HomeScores is not null) yield return "home_score";
-        if (u.AwayScores is not null) yield return "away_score";
-        if (u.MatchTime is not null) yield return "match_time";
-        if (u.CompetitionId is not null) yield return "competition_id";
-        if (u.HomeTeamId is not null) yield return "home_team_id";
-        if (u.AwayTeamId is not null) yield return "away_team_id";
-        if (u.PhaseKickoffTs is not null) yield return "phase_kickoff_ts";
-        if (u.FirstHalfKickoffTs is not null) yield return "first_half_kickoff_ts";
-        if (u.SecondHalfKickoffTs is not null) yield return "second_half_kickoff_ts";
-        if (u.OvertimeKickoffTs is not null) yield return "overtime_kickoff_ts";
-        if (u.Minute is not null) yield return "minute";
+        var names = new List<string>(8);
+        if (u.ProviderUpdateTime is not null) names.Add("provider_update_time");
+        if (u.StatusId is not null) names.Add("status_id");
+        if (u.HomeScores is not null) names.Add("home_score");
+        if (u.AwayScores is not null) names.Add("away_score");
+        if (u.MatchTime is not null) names.Add("match_time");
+        if (u.CompetitionId is not null) names.Add("competition_id");
+        if (u.HomeTeamId is not null) names.Add("home_team_id");
+        if (u.AwayTeamId is not null) names.Add("away_team_id");
+        if (u.PhaseKickoffTs is not null && PhaseKickoff(u.StatusId) is Kickoff phase) names.Add(KickoffField(phase));
+        if (u.FirstHalfKickoffTs is not null) names.Add(KickoffField(Kickoff.FirstHalf));
+        if (u.SecondHalfKickoffTs is not null) names.Add(KickoffField(Kickoff.SecondHalf));
+        if (u.OvertimeKickoffTs is not null) names.Add(KickoffField(Kickoff.Overtime));
+        if (u.Minute is not null) names.Add(CarriedMinuteField);
+        return names.Distinct(StringComparer.Ordinal);
     }
+
+    /// <summary>The carried minute's name in the rules' answers (an admin correction's <c>minute</c>).</summary>
+    private const string CarriedMinuteField = "minute_carried";
+
+    private static string KickoffField(Kickoff kickoff) => kickoff switch
+    {
+        Kickoff.FirstHalf => "first_half_kickoff_ts",
+        Kickoff.SecondHalf => "second_half_kickoff_ts",
+        _ => "overtime_kickoff_ts",
+    };
 
     private static FieldResult MergeStatus(MatchState state, int status, MatchUpdate u, bool providerChanged, List<MergeEvent> events)
     {
@@ -558,12 +574,7 @@ public static partial class FieldMerge
 
     private static FieldResult MergeKickoff(MatchState state, Kickoff kickoff, long value, MatchUpdate u, long nowS, bool replay, List<MergeEvent> events)
     {
-        var field = kickoff switch
-        {
-            Kickoff.FirstHalf => "first_half_kickoff_ts",
-            Kickoff.SecondHalf => "second_half_kickoff_ts",
-            _ => "overtime_kickoff_ts",
-        };
+        var field = KickoffField(kickoff);
         if (value == 0) return new(field, FieldOutcome.Unchanged); // 0 = unknown, never stored
         if (value < Year2000) return new(field, FieldOutcome.Rejected, RejectReasons.OutOfRange);
         if (u.Source == UpdateSource.Computed) return new(field, FieldOutcome.Rejected, RejectReasons.SourceNotAllowed);

@@ -1,4 +1,5 @@
 using Orleans.GoalGpt.Abstractions;
+using Orleans.GoalGpt.Grains.Audit;
 using Orleans.GoalGpt.Grains.Merge;
 using Orleans.GoalGpt.Grains.Storage;
 using Xunit;
@@ -1052,5 +1053,30 @@ public sealed class FieldMergeTests
         var takeOver = InOrder(Base(), v, s);
         FieldMerge.Apply(takeOver, u, Now, replay: true);
         Assert.Equal(1, takeOver.HomeScore!.Value);
+    }
+
+    [Fact]
+    public void An_update_answered_as_a_whole_names_its_fields_as_the_rules_answer_them()
+    {
+        // The score array's phase kick-off is the kick-off of the phase its status names, the minute is the carried
+        // minute: the names a field-by-field answer gives them (and the audit reads the refused value by).
+        var state = new MatchState();
+        var decided = FieldMerge.Apply(state, Score(UpdateSource.Api, Now - 2000, 4, 1, 0, NowS - 300) with { Minute = 50 }, Now);
+        Assert.Contains(decided.Result.Fields, f => f.Field == "second_half_kickoff_ts");
+        Assert.Contains(decided.Result.Fields, f => f.Field == "minute_carried");
+
+        var future = Score(UpdateSource.Api, Now + 3_600_000, 4, 2, 0, NowS - 300) with { Minute = 51, SecondHalfKickoffTs = NowS - 300 };
+        var whole = FieldMerge.Apply(state, future, Now);
+        Assert.All(whole.Result.Fields, f => Assert.Equal(RejectReasons.OutOfRange, f.Reason));
+        Assert.Equal(["status_id", "home_score", "away_score", "second_half_kickoff_ts", "minute_carried"], whole.Result.Fields.Select(f => f.Field));
+
+        // A phase kick-off whose status names no phase (half time) is no field: the rules ignore it.
+        Assert.Equal(["status_id", "home_score", "away_score"], FieldMerge.PresentFields(Score(UpdateSource.Api, Now, 3, 1, 0, NowS - 300)));
+
+        // The refused values reach the audit under those names.
+        var audited = AuditEvents.Of("m1", future, AuditValues.Of(state), state, whole);
+        Assert.Equal(((long)NowS - 300).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            Assert.Single(audited, e => e.Field == "second_half_kickoff_ts").New);
+        Assert.Equal("51", Assert.Single(audited, e => e.Field == "minute_carried").New);
     }
 }
