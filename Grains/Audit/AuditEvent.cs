@@ -173,7 +173,7 @@ public static class AuditEvents
         "first_half_kickoff_ts" => Num(u.FirstHalfKickoffTs ?? (Phase(u) == MatchPhases.FirstHalf ? u.PhaseKickoffTs : null)),
         "second_half_kickoff_ts" => Num(u.SecondHalfKickoffTs ?? (Phase(u) == MatchPhases.SecondHalf ? u.PhaseKickoffTs : null)),
         "overtime_kickoff_ts" => Num(u.OvertimeKickoffTs ?? (Phase(u) == MatchPhases.Overtime ? u.PhaseKickoffTs : null)),
-        "minute" or "minute_carried" => Num(u.Minute),
+        "minute_carried" => Num(u.Minute),
         "provider_update_time" => Num(u.ProviderUpdateTime),
         "observed_at" => Num(u.ObservedAtMs),
         _ => null,

@@ -1,6 +1,6 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.GoalGpt.Abstractions;
 using Orleans.GoalGpt.Grains.Storage;
 using static Orleans.GoalGpt.Bench.Model;
@@ -184,12 +184,7 @@ public static class ServiceRun
         // every activation is collected and right after: nothing else runs between the two readings.
         GC.Collect();
         var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
-        if (int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_PAUSE_FOR_DUMP"), out var pause))
-        {
-            // For a heap profile of the full-state silo (dotnet-gcdump collect -p <pid>): where the KiB per match go.
-            Console.WriteLine($"[bench] pausing {pause} s for a heap dump of process {Environment.ProcessId}");
-            await Task.Delay(TimeSpan.FromSeconds(pause));
-        }
+        await PauseForHeapDumpAsync("matches active"); // where the KiB per match go
 
         var release = await ReleaseAsync(silo, memoryAfter);
         Console.WriteLine($"[bench] heap {release.Held / 1048576.0:F1} MiB with the matches active, {release.Gone / 1048576.0:F1} MiB once collected ({release.Resident:N0} activations resident)");
@@ -263,14 +258,19 @@ public static class ServiceRun
         await silo.Writer.FlushAsync();
         GC.Collect();
         var gone = GC.GetTotalMemory(forceFullCollection: true);
-        if (int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_PAUSE_FOR_DUMP"), out var pause))
-        {
-            // The second heap profile: what stays once the matches went (compare with the first, taken with them active).
-            Console.WriteLine($"[bench] pausing {pause} s for a heap dump of process {Environment.ProcessId} (matches collected)");
-            await Task.Delay(TimeSpan.FromSeconds(pause));
-        }
-
+        await PauseForHeapDumpAsync("matches collected"); // what stays once they went: compare with the first profile
         return (held, gone, resident);
+    }
+
+    /// <summary>
+    /// With <c>GOALGPT_BENCH_PAUSE_FOR_DUMP</c> (seconds) set: waits that long, for a heap profile of this process
+    /// (<c>dotnet-gcdump collect -p &lt;pid&gt;</c>) at the moment <paramref name="moment"/>.
+    /// </summary>
+    private static async Task PauseForHeapDumpAsync(string moment)
+    {
+        if (!int.TryParse(Environment.GetEnvironmentVariable("GOALGPT_BENCH_PAUSE_FOR_DUMP"), out var pause)) return;
+        Console.WriteLine($"[bench] pausing {pause} s for a heap dump of process {Environment.ProcessId} ({moment})");
+        await Task.Delay(TimeSpan.FromSeconds(pause));
     }
 
     public static CpuSample Percent(CpuSample seconds, double window)
