@@ -8,9 +8,11 @@ namespace Orleans.GoalGpt.Grains.Storage;
 
 /// <summary>
 /// The silo's write-behind to <c>ts_matches</c>: grains hand over their latest row; one loop
-/// writes every dirty match in one upsert per batch, one flush in flight at a time, on a short
-/// timer (so small batches never strand) and at once when a batch is full; under a backlog the
-/// oldest rows go first. A flush that fails for a connection keeps its rows (a newer row of the
+/// writes dirty matches in one upsert per batch, on a short timer (so small batches never strand)
+/// and at once when a batch is full; under a backlog the oldest rows go first. Up to
+/// <see cref="WriteBehindOptions.MaxFlushesInFlight"/> flushes run at once, over disjoint matches: a
+/// match whose row is being written is not taken by another flush until that one has finished (and
+/// put its rows back if it failed), so a match's rows reach the table in the order they were handed over. A flush that fails for a connection keeps its rows (a newer row of the
 /// same match supersedes them) and retries with jittered backoff; a row PostgreSQL refuses on its
 /// own is isolated by splitting the batch and quarantined (counted, logged), so it cannot hold up
 /// the others. Each row's outcome is reported to its activation's <see cref="WriteCursor"/>.
@@ -25,13 +27,16 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private readonly WriteBehindOptions _options;
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _signal = new(0);
-    private readonly SemaphoreSlim _oneFlush = new(1, 1);
+    private readonly SemaphoreSlim _slots; // a flush in flight holds one
+    private readonly SemaphoreSlim _drain = new(1, 1); // one FlushAsync at a time (it takes every slot)
     private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private Task? _loop;
-    private bool _outage;
+    private int _outage; // 1 from a failed flush to the next one that succeeds: each logged once, whichever flush it was
     private int _pendingCount;
-    private int _inFlight; // rows taken from _pending by the flush now writing them (under _gate)
+    private readonly HashSet<string> _writing = new(StringComparer.Ordinal); // matches of the flushes now writing (under _gate)
+    private readonly List<Task> _flushing = []; // the loop's flushes in flight (under _gate)
+    private volatile bool _lastFailed;
     private int _refusing;
 
     public TsMatchesWriter(TsMatchesTable table, TimeProvider time, GoalGptMetrics metrics,
@@ -42,6 +47,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         _metrics = metrics;
         _logger = logger;
         _options = options.Value;
+        _slots = new SemaphoreSlim(_options.MaxFlushesInFlight, _options.MaxFlushesInFlight);
         _metrics.Backlog = () => Backlog;
     }
 
@@ -80,16 +86,16 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         return admits;
     }
 
-    /// <summary>Matches waiting to be written (not counting the batch being written now: <see cref="InFlight"/>).</summary>
+    /// <summary>Matches waiting to be written (not counting the batches being written now: <see cref="InFlight"/>).</summary>
     public int Backlog
     {
         get { lock (_gate) return _pending.Count; }
     }
 
-    /// <summary>Matches in the batch being written now (retried with backoff while PostgreSQL is down).</summary>
+    /// <summary>Matches in the batches being written now (retried with backoff while PostgreSQL is down).</summary>
     public int InFlight
     {
-        get { lock (_gate) return _inFlight; }
+        get { lock (_gate) return _writing.Count; }
     }
 
     /// <summary>
@@ -161,20 +167,44 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// <summary>Writes everything pending now, confirmations included (tests, shutdown).</summary>
     public async Task FlushAsync(CancellationToken ct = default)
     {
-        // A flush of the loop may hold rows that are no longer pending: "everything written" includes it.
-        await _oneFlush.WaitAsync(ct).ConfigureAwait(false);
-        _oneFlush.Release();
-        while (Backlog > 0 && !ct.IsCancellationRequested)
+        await _drain.WaitAsync(ct).ConfigureAwait(false);
+        var held = 0;
+        try
         {
-            if (!await FlushOnceAsync(ct, all: true).ConfigureAwait(false))
+            // Every slot: the loop's flushes in flight hold rows that are no longer pending ("everything written"
+            // includes them, or they are back in the queue), and none starts while this one drains.
+            for (; held < _options.MaxFlushesInFlight; held++) await _slots.WaitAsync(ct).ConfigureAwait(false);
+            while (Backlog > 0 && !ct.IsCancellationRequested)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(50), ct).ConfigureAwait(false);
+                if (!await FlushBatchAsync(TakeBatch(all: true)).ConfigureAwait(false))
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), ct).ConfigureAwait(false);
+                }
             }
+        }
+        finally
+        {
+            if (held > 0) _slots.Release(held);
+            _drain.Release();
         }
     }
 
-    /// <summary>Writes one batch now (the oldest rows first when more are pending than a batch holds); false when it failed.</summary>
-    public Task<bool> WriteBatchAsync(CancellationToken ct = default) => FlushOnceAsync(ct, all: true);
+    /// <summary>
+    /// Writes one batch now (the oldest rows first when more are pending than a batch holds; none of a match another
+    /// flush is writing); false when it failed.
+    /// </summary>
+    public async Task<bool> WriteBatchAsync(CancellationToken ct = default)
+    {
+        await _slots.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await FlushBatchAsync(TakeBatch(all: true)).ConfigureAwait(false);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
 
     /// <summary>Stops the loop after draining what is pending (bounded by the shutdown timeout).</summary>
     public async Task StopAsync(CancellationToken ct)
@@ -199,6 +229,12 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         if (Backlog > 0) LogShutdownBacklog(Backlog);
     }
 
+    /// <summary>
+    /// The loop: at every interval, or at once when a batch is full, a flush of what is due, in a free slot. A flush
+    /// that takes longer than the interval does not hold up the next one (up to
+    /// <see cref="WriteBehindOptions.MaxFlushesInFlight"/> at once, over disjoint matches); after a failed one the next
+    /// waits with a jittered backoff instead.
+    /// </summary>
     private async Task RunAsync()
     {
         var delay = TimeSpan.Zero;
@@ -207,14 +243,42 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             try
             {
                 await _signal.WaitAsync(delay > TimeSpan.Zero ? delay : _options.FlushInterval, _stopping.Token).ConfigureAwait(false);
+                await _slots.WaitAsync(_stopping.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
 
-            var ok = await FlushOnceAsync(_stopping.Token).ConfigureAwait(false);
-            delay = ok ? TimeSpan.Zero : NextDelay(delay);
+            var batch = TakeBatch(all: false);
+            if (batch is null)
+            {
+                _slots.Release();
+            }
+            else
+            {
+                lock (_gate) _flushing.Add(FlushInSlotAsync(batch));
+            }
+
+            delay = _lastFailed ? NextDelay(delay) : TimeSpan.Zero;
+        }
+
+        Task[] running;
+        lock (_gate) running = [.. _flushing];
+        await Task.WhenAll(running).ConfigureAwait(false);
+    }
+
+    private async Task FlushInSlotAsync(List<Pending> batch)
+    {
+        try
+        {
+            await Task.Yield(); // the loop goes on to its next wait at once
+            _lastFailed = !await FlushBatchAsync(batch).ConfigureAwait(false);
+        }
+        finally
+        {
+            _slots.Release();
+            lock (_gate) _flushing.RemoveAll(t => t.IsCompleted);
         }
     }
 
@@ -225,63 +289,71 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         return next * (0.5 + Random.Shared.NextDouble() / 2);
     }
 
-    private async Task<bool> FlushOnceAsync(CancellationToken ct, bool all = false)
+    /// <summary>
+    /// Takes the rows due (all of them with <paramref name="all"/>, confirmations included) out of the queue for one
+    /// flush, at most a batch, the oldest first under a backlog, and none of a match another flush is writing: that
+    /// match's newer row waits until the older one is in the table or back in the queue (<see cref="Release"/>), or
+    /// it could be written first and then overwritten by the older. Null when nothing is due.
+    /// </summary>
+    private List<Pending>? TakeBatch(bool all)
     {
-        // One flush in flight at a time: two overlapping upserts of the same rows would deadlock.
-        await _oneFlush.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-        try
+        var confirmationDue = _time.GetTimestamp() - (long)(_options.ConfirmationDelay.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        lock (_gate)
         {
-            return await FlushBatchAsync(ct, all).ConfigureAwait(false);
-        }
-        finally
-        {
-            _oneFlush.Release();
+            if (_pending.Count == 0) return null;
+            var due = _pending.Values.Where(p => (all || p.ChangedTs is not null || p.FirstAcceptedTs <= confirmationDue) && !_writing.Contains(p.Row.ExternalId));
+            // Under a backlog the oldest first: otherwise whatever a dictionary yields first goes, and some rows wait for good.
+            var batch = (_pending.Count > _options.MaxBatchSize ? due.OrderBy(p => p.FirstAcceptedTs) : due)
+                .Take(_options.MaxBatchSize)
+                .ToList();
+            if (batch.Count == 0) return null;
+            foreach (var p in batch)
+            {
+                _pending.Remove(p.Row.ExternalId);
+                _writing.Add(p.Row.ExternalId);
+            }
+
+            Volatile.Write(ref _pendingCount, _pending.Count);
+            if (_pending.Count < _options.MaxBacklog) Volatile.Write(ref _refusing, 0);
+            return batch;
         }
     }
 
-    private async Task<bool> FlushBatchAsync(CancellationToken ct, bool all)
+    /// <summary>
+    /// Ends a flush: the rows it could not write go back in the queue, and its matches are free for other flushes, in
+    /// one step under the lock (a flush in between must not find a match free while its older row is out of the queue).
+    /// </summary>
+    private void Release(List<Pending> batch, List<Pending> retry)
     {
-        List<Pending> batch;
-        var now = _time.GetTimestamp();
-        var confirmationDue = now - (long)(_options.ConfirmationDelay.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         lock (_gate)
         {
-            if (_pending.Count == 0) return true;
-            var due = _pending.Values.Where(p => all || p.ChangedTs is not null || p.FirstAcceptedTs <= confirmationDue);
-            // Under a backlog the oldest first: otherwise whatever a dictionary yields first goes, and some rows wait for good.
-            batch = (_pending.Count > _options.MaxBatchSize ? due.OrderBy(p => p.FirstAcceptedTs) : due)
-                .Take(_options.MaxBatchSize)
-                .ToList();
-            if (batch.Count == 0) return true;
-            foreach (var p in batch) _pending.Remove(p.Row.ExternalId);
-            _inFlight = batch.Count;
-            Volatile.Write(ref _pendingCount, _pending.Count);
-            if (_pending.Count < _options.MaxBacklog) Volatile.Write(ref _refusing, 0);
+            if (retry.Count > 0) Requeue(retry);
+            foreach (var p in batch) _writing.Remove(p.Row.ExternalId);
         }
+    }
 
+    /// <summary>Writes a batch taken by <see cref="TakeBatch"/> (true for none); false when it failed and went back in the queue.</summary>
+    private async Task<bool> FlushBatchAsync(List<Pending>? batch)
+    {
+        if (batch is null) return true;
         var started = _time.GetTimestamp();
         // Ordered by id: writers on several silos then lock rows in the same order and cannot deadlock.
         batch.Sort((a, b) => string.CompareOrdinal(a.Row.ExternalId, b.Row.ExternalId));
-        (List<Pending> retry, Exception? error) result;
+        (List<Pending> retry, Exception? error) result = (batch, null);
         try
         {
             result = await WriteIsolatingAsync(batch).ConfigureAwait(false);
-            if (result.error is not null) Requeue(result.retry);
         }
         finally
         {
-            lock (_gate) _inFlight = 0;
+            Release(batch, result.retry);
         }
 
         var (retry, error) = result;
         if (error is not null)
         {
             _metrics.FlushFailures.Add(1);
-            if (!_outage)
-            {
-                _outage = true;
-                LogFlushFailed(error, retry.Count, Backlog);
-            }
+            if (Interlocked.Exchange(ref _outage, 1) == 0) LogFlushFailed(error, retry.Count, Backlog);
 
             return false;
         }
@@ -294,11 +366,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             if (p.ChangedTs is long changed) _metrics.WriteLag.Record(_time.GetElapsedTime(changed, finished).TotalMilliseconds);
         }
 
-        if (_outage)
-        {
-            _outage = false;
-            LogFlushRecovered(Backlog);
-        }
+        if (Interlocked.Exchange(ref _outage, 0) == 1) LogFlushRecovered(Backlog);
 
         if (_logger.IsEnabled(LogLevel.Debug))
         {
@@ -394,44 +462,42 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         return false;
     }
 
+    /// <summary>Puts a failed flush's rows back in the queue; the caller holds the lock (<see cref="Release"/>).</summary>
     private void Requeue(List<Pending> failed)
     {
-        lock (_gate)
+        foreach (var p in failed.Select(f => f with { MayBeWritten = true }))
         {
-            foreach (var p in failed.Select(f => f with { MayBeWritten = true }))
+            if (_pending.TryGetValue(p.Row.ExternalId, out var queued) && !SameActivation(queued, p.Cursor, p.Row))
             {
-                if (_pending.TryGetValue(p.Row.ExternalId, out var queued) && !SameActivation(queued, p.Cursor, p.Row))
+                if (queued.Row.FenceToken > p.Row.FenceToken)
                 {
-                    if (queued.Row.FenceToken > p.Row.FenceToken)
-                    {
-                        p.Cursor!.Refused(p.Row.FenceToken ?? 0);
-                        continue;
-                    }
-
-                    _pending[p.Row.ExternalId] = p;
+                    p.Cursor!.Refused(p.Row.FenceToken ?? 0);
                     continue;
                 }
 
-                if (_pending.TryGetValue(p.Row.ExternalId, out var newer))
-                {
-                    newer.Fields.UnionWith(p.Fields);
-                    // The newer row holds everything the older one did (the same activation's later state).
-                    _pending[p.Row.ExternalId] = newer with
-                    {
-                        Events = Concat(p.Events, newer.Events),
-                        MayBeWritten = true,
-                        FirstAcceptedTs = Math.Min(newer.FirstAcceptedTs, p.FirstAcceptedTs),
-                        ChangedTs = p.ChangedTs is long a && newer.ChangedTs is long b ? Math.Min(a, b) : p.ChangedTs ?? newer.ChangedTs,
-                    };
-                }
-                else
-                {
-                    _pending[p.Row.ExternalId] = p;
-                }
+                _pending[p.Row.ExternalId] = p;
+                continue;
             }
 
-            Volatile.Write(ref _pendingCount, _pending.Count);
+            if (_pending.TryGetValue(p.Row.ExternalId, out var newer))
+            {
+                newer.Fields.UnionWith(p.Fields);
+                // The newer row holds everything the older one did (the same activation's later state).
+                _pending[p.Row.ExternalId] = newer with
+                {
+                    Events = Concat(p.Events, newer.Events),
+                    MayBeWritten = true,
+                    FirstAcceptedTs = Math.Min(newer.FirstAcceptedTs, p.FirstAcceptedTs),
+                    ChangedTs = p.ChangedTs is long a && newer.ChangedTs is long b ? Math.Min(a, b) : p.ChangedTs ?? newer.ChangedTs,
+                };
+            }
+            else
+            {
+                _pending[p.Row.ExternalId] = p;
+            }
         }
+
+        Volatile.Write(ref _pendingCount, _pending.Count);
     }
 
     private static string Describe(List<Pending> batch)
@@ -447,7 +513,8 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         if (!_stopping.IsCancellationRequested) await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _stopping.Dispose();
         _signal.Dispose();
-        _oneFlush.Dispose();
+        _slots.Dispose();
+        _drain.Dispose();
     }
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "ts_matches write-behind backlog at its bound ({MaxBacklog} matches, WriteBehind__MaxBacklog): refusing updates of matches not already waiting (backlog_full, retryable) until it shrinks")]

@@ -22,6 +22,15 @@ public sealed class WriteBehindOptions
     [Range(1, 50_000)]
     public int MaxBatchSize { get; set; } = 5_000;
 
+    /// <summary>
+    /// Most flushes writing at once, over disjoint matches (a match's rows are written one flush after another). A
+    /// second flush starts when the interval comes round or a batch fills while the first is still writing: a burst (every
+    /// match's first values with their audit events) is written by two sessions, on both cores, instead of queueing
+    /// behind one statement at a time.
+    /// </summary>
+    [Range(1, 8)]
+    public int MaxFlushesInFlight { get; set; } = 2;
+
     /// <summary>Longest wait between retries while PostgreSQL is unreachable.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:05:00")]
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
