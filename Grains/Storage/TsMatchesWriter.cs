@@ -32,11 +32,11 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private Task? _loop;
-    private int _outage; // 1 from a failed flush to the next one that succeeds: each logged once, whichever flush it was
-    private int _pendingCount;
+    private int _outage; // 1 from a failed flush to the next one started after it that succeeds: each logged once
+    private long _failures; // failed flushes so far: a flush that started before the last one failed does not end an outage
+    private int _unwrittenCount; // rows waiting plus rows being written (_pending.Count + _writing.Count)
     private readonly HashSet<string> _writing = new(StringComparer.Ordinal); // matches of the flushes now writing (under _gate)
     private readonly List<Task> _flushing = []; // the loop's flushes in flight (under _gate)
-    private volatile bool _lastFailed;
     private int _refusing;
 
     public TsMatchesWriter(TsMatchesTable table, TimeProvider time, GoalGptMetrics metrics,
@@ -65,18 +65,21 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         /// lost): written again only where not there yet.
         /// </summary>
         public bool MayBeWritten { get; init; }
+
+        /// <summary>Someone waits for this row now (a deactivation, an admin correction): written at the next flush.</summary>
+        public bool Urgent { get; init; }
     }
 
     /// <summary>
-    /// False when the backlog is at <see cref="WriteBehindOptions.MaxBacklog"/> and <paramref name="matchId"/> has no
-    /// row waiting: its update would add a row, so it is refused (retryable) instead. A match already waiting
-    /// adds nothing (its newer row replaces the waiting one).
+    /// False when the rows not yet written (waiting, and being written) are at <see cref="WriteBehindOptions.MaxBacklog"/>
+    /// and <paramref name="matchId"/> has no row waiting: its update would add a row, so it is refused (retryable)
+    /// instead. A match already waiting adds nothing (its newer row replaces the waiting one).
     /// </summary>
     public bool Admits(string matchId)
     {
-        if (Volatile.Read(ref _pendingCount) < _options.MaxBacklog) return true;
+        if (Volatile.Read(ref _unwrittenCount) < _options.MaxBacklog) return true;
         bool admits;
-        lock (_gate) admits = _pending.Count < _options.MaxBacklog || _pending.ContainsKey(matchId);
+        lock (_gate) admits = _pending.Count + _writing.Count < _options.MaxBacklog || _pending.ContainsKey(matchId);
         if (!admits)
         {
             _metrics.BacklogRefusals.Add(1);
@@ -138,6 +141,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 {
                     Row = row, ChangedTs = existing.ChangedTs ?? (valuesChanged || urgent ? now : null), Cursor = cursor, Version = version,
                     Events = Concat(existing.Events, events),
+                    Urgent = existing.Urgent || urgent,
                 };
             }
             else
@@ -145,11 +149,12 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 _pending[row.ExternalId] = new Pending(row, now, valuesChanged || urgent ? now : null, new HashSet<string>(fields, StringComparer.Ordinal), cursor, version)
                 {
                     Events = events,
+                    Urgent = urgent,
                 };
             }
 
             count = _pending.Count;
-            Volatile.Write(ref _pendingCount, count);
+            Volatile.Write(ref _unwrittenCount, count + _writing.Count);
         }
 
         if (count >= _options.MaxBatchSize) Wake();
@@ -167,13 +172,10 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// <summary>Writes everything pending now, confirmations included (tests, shutdown).</summary>
     public async Task FlushAsync(CancellationToken ct = default)
     {
-        await _drain.WaitAsync(ct).ConfigureAwait(false);
-        var held = 0;
-        try
+        // Every slot: the loop's flushes in flight hold rows that are no longer pending ("everything written" includes
+        // them, or they are back in the queue), and none starts while this one drains.
+        await AloneAsync(async () =>
         {
-            // Every slot: the loop's flushes in flight hold rows that are no longer pending ("everything written"
-            // includes them, or they are back in the queue), and none starts while this one drains.
-            for (; held < _options.MaxFlushesInFlight; held++) await _slots.WaitAsync(ct).ConfigureAwait(false);
             while (Backlog > 0 && !ct.IsCancellationRequested)
             {
                 if (!await FlushBatchAsync(TakeBatch(all: true)).ConfigureAwait(false))
@@ -181,12 +183,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                     await Task.Delay(TimeSpan.FromMilliseconds(50), ct).ConfigureAwait(false);
                 }
             }
-        }
-        finally
-        {
-            if (held > 0) _slots.Release(held);
-            _drain.Release();
-        }
+
+            return true;
+        }, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -232,8 +231,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// <summary>
     /// The loop: at every interval, or at once when a batch is full, a flush of what is due, in a free slot. A flush
     /// that takes longer than the interval does not hold up the next one (up to
-    /// <see cref="WriteBehindOptions.MaxFlushesInFlight"/> at once, over disjoint matches); after a failed one the next
-    /// waits with a jittered backoff instead.
+    /// <see cref="WriteBehindOptions.MaxFlushesInFlight"/> at once, over disjoint matches). After a failure, until a flush
+    /// succeeds again, one flush at a time with a jittered backoff, as with a single slot: the rows that failed are
+    /// retried (the oldest first), and a flush of other rows does not hammer a database that is down.
     /// </summary>
     private async Task RunAsync()
     {
@@ -243,6 +243,13 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             try
             {
                 await _signal.WaitAsync(delay > TimeSpan.Zero ? delay : _options.FlushInterval, _stopping.Token).ConfigureAwait(false);
+                if (Volatile.Read(ref _outage) == 1)
+                {
+                    var ok = await AloneAsync(() => FlushBatchAsync(TakeBatch(all: false)), _stopping.Token).ConfigureAwait(false);
+                    delay = ok ? TimeSpan.Zero : NextDelay(delay);
+                    continue;
+                }
+
                 await _slots.WaitAsync(_stopping.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
@@ -250,17 +257,20 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 break;
             }
 
+            delay = TimeSpan.Zero;
             var batch = TakeBatch(all: false);
             if (batch is null)
             {
                 _slots.Release();
-            }
-            else
-            {
-                lock (_gate) _flushing.Add(FlushInSlotAsync(batch));
+                continue;
             }
 
-            delay = _lastFailed ? NextDelay(delay) : TimeSpan.Zero;
+            var flush = FlushInSlotAsync(batch);
+            lock (_gate)
+            {
+                _flushing.RemoveAll(t => t.IsCompleted);
+                _flushing.Add(flush);
+            }
         }
 
         Task[] running;
@@ -268,17 +278,37 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         await Task.WhenAll(running).ConfigureAwait(false);
     }
 
+    /// <summary>A flush of the loop in a slot it took; the loop goes on to its next wait at once.</summary>
     private async Task FlushInSlotAsync(List<Pending> batch)
     {
         try
         {
-            await Task.Yield(); // the loop goes on to its next wait at once
-            _lastFailed = !await FlushBatchAsync(batch).ConfigureAwait(false);
+            await Task.Yield();
+            await FlushBatchAsync(batch).ConfigureAwait(false);
         }
         finally
         {
             _slots.Release();
-            lock (_gate) _flushing.RemoveAll(t => t.IsCompleted);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="flush"/> with every slot held (no other flush in flight), one caller at a time: the loop
+    /// after a failure, and <see cref="FlushAsync"/>.
+    /// </summary>
+    private async Task<bool> AloneAsync(Func<Task<bool>> flush, CancellationToken ct)
+    {
+        await _drain.WaitAsync(ct).ConfigureAwait(false);
+        var held = 0;
+        try
+        {
+            for (; held < _options.MaxFlushesInFlight; held++) await _slots.WaitAsync(ct).ConfigureAwait(false);
+            return await flush().ConfigureAwait(false);
+        }
+        finally
+        {
+            if (held > 0) _slots.Release(held);
+            _drain.Release();
         }
     }
 
@@ -313,7 +343,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 _writing.Add(p.Row.ExternalId);
             }
 
-            Volatile.Write(ref _pendingCount, _pending.Count);
+            Volatile.Write(ref _unwrittenCount, _pending.Count + _writing.Count);
             if (_pending.Count < _options.MaxBacklog) Volatile.Write(ref _refusing, 0);
             return batch;
         }
@@ -322,20 +352,32 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// <summary>
     /// Ends a flush: the rows it could not write go back in the queue, and its matches are free for other flushes, in
     /// one step under the lock (a flush in between must not find a match free while its older row is out of the queue).
+    /// A freed match whose newer row someone waits for (a deactivation, a correction: their wake-up may have found it
+    /// being written and passed it over) wakes the loop.
     /// </summary>
     private void Release(List<Pending> batch, List<Pending> retry)
     {
+        var waiting = false;
         lock (_gate)
         {
             if (retry.Count > 0) Requeue(retry);
-            foreach (var p in batch) _writing.Remove(p.Row.ExternalId);
+            foreach (var p in batch)
+            {
+                _writing.Remove(p.Row.ExternalId);
+                waiting |= retry.Count == 0 && _pending.TryGetValue(p.Row.ExternalId, out var next) && next.Urgent;
+            }
+
+            Volatile.Write(ref _unwrittenCount, _pending.Count + _writing.Count);
         }
+
+        if (waiting) Wake();
     }
 
     /// <summary>Writes a batch taken by <see cref="TakeBatch"/> (true for none); false when it failed and went back in the queue.</summary>
     private async Task<bool> FlushBatchAsync(List<Pending>? batch)
     {
         if (batch is null) return true;
+        var failuresBefore = Interlocked.Read(ref _failures);
         var started = _time.GetTimestamp();
         // Ordered by id: writers on several silos then lock rows in the same order and cannot deadlock.
         batch.Sort((a, b) => string.CompareOrdinal(a.Row.ExternalId, b.Row.ExternalId));
@@ -353,6 +395,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         if (error is not null)
         {
             _metrics.FlushFailures.Add(1);
+            Interlocked.Increment(ref _failures);
             if (Interlocked.Exchange(ref _outage, 1) == 0) LogFlushFailed(error, retry.Count, Backlog);
 
             return false;
@@ -366,7 +409,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             if (p.ChangedTs is long changed) _metrics.WriteLag.Record(_time.GetElapsedTime(changed, finished).TotalMilliseconds);
         }
 
-        if (Interlocked.Exchange(ref _outage, 0) == 1) LogFlushRecovered(Backlog);
+        // Only a flush that started after the last failure ends the outage: one that was already writing when another
+        // failed says nothing about the database now.
+        if (Interlocked.Read(ref _failures) == failuresBefore && Interlocked.Exchange(ref _outage, 0) == 1) LogFlushRecovered(Backlog);
 
         if (_logger.IsEnabled(LogLevel.Debug))
         {
@@ -497,7 +542,6 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             }
         }
 
-        Volatile.Write(ref _pendingCount, _pending.Count);
     }
 
     private static string Describe(List<Pending> batch)

@@ -43,7 +43,8 @@ public sealed class WriteBehindOptions
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(80);
 
     /// <summary>
-    /// Most matches waiting to be written. At the bound an update for a match not already waiting is refused,
+    /// Most rows not yet written: waiting, or in a flush now writing (one per match). At the bound an update for a match
+    /// not already waiting is refused,
     /// retryably (<c>backlog_full</c>), instead of queueing without limit: the callers wait and send again,
     /// and the lag of what was admitted stays bounded by the bound over the upsert rate.
     /// </summary>

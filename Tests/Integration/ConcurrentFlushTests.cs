@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -25,8 +27,10 @@ public sealed class ConcurrentFlushTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _db.DisposeAsync();
 
-    private TsMatchesWriter Writer() => new(_db.Table, TimeProvider.System, new GoalGptMetrics(new TestMeterFactory()),
-        Options.Create(new WriteBehindOptions { FlushInterval = TimeSpan.FromMilliseconds(20), MaxFlushesInFlight = 2 }), NullLogger<TsMatchesWriter>.Instance);
+    private TsMatchesWriter Writer(TimeSpan? interval = null, ILogger<TsMatchesWriter>? logger = null) => new(_db.Table, TimeProvider.System,
+        new GoalGptMetrics(new TestMeterFactory()),
+        Options.Create(new WriteBehindOptions { FlushInterval = interval ?? TimeSpan.FromMilliseconds(20), MaxFlushesInFlight = 2, MaxRetryDelay = TimeSpan.FromMilliseconds(200) }),
+        logger ?? NullLogger<TsMatchesWriter>.Instance);
 
     private static TsMatchRow Row(string id, int score, long? observedAt = null) =>
         new() { ExternalId = id, FenceToken = 1, HomeScore = score, HomeScoreSource = "mqtt", HomeScoreTimestamp = observedAt ?? score * 1_000 };
@@ -59,8 +63,11 @@ public sealed class ConcurrentFlushTests : IAsyncLifetime
         throw new InvalidOperationException($"not reached within 30 s: {what}");
     }
 
-    private Task<bool> AFlushWaitsOnTheRowLockAsync() => Task.Run(async () =>
-        await _db.ScalarAsync("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO ts_matches%'") == 1);
+    private const string Waiting = "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO ts_matches%'";
+
+    private Task<bool> AFlushWaitsOnTheRowLockAsync() => FlushesWaitAsync(1);
+
+    private async Task<bool> FlushesWaitAsync(int count) => await _db.ScalarAsync($"SELECT count(*) {Waiting}") == count;
 
     [Fact]
     public async Task A_second_flush_writes_other_matches_while_the_first_waits_and_never_a_newer_row_of_a_match_the_first_holds()
@@ -121,5 +128,80 @@ public sealed class ConcurrentFlushTests : IAsyncLifetime
         Assert.Equal(2, await _db.ScalarAsync("SELECT count(*) FROM match_events WHERE external_id = 'cf-fb'"));
         Assert.Equal(1, await _db.ScalarAsync("SELECT count(*) FROM match_events WHERE external_id = 'cf-fa'"));
         Assert.Equal((0, 0), (writer.Backlog, writer.InFlight));
+    }
+
+    [Fact]
+    public async Task A_flush_that_was_writing_when_another_failed_does_not_announce_the_recovery()
+    {
+        // Flush 1 (os-a) waits on a row lock; flush 2 (os-b) waits on another and its session is killed: the outage is
+        // logged. Flush 1 then succeeds, but it started before the failure: only os-b's retry, after it, ends the outage.
+        var logger = new Recording();
+        await using var writer = Writer(logger: logger);
+        var (first, firstTx) = await HoldRowAsync("os-a");
+        await using var closeFirst = first;
+        var (second, secondTx) = await HoldRowAsync("os-b");
+        await using var closeSecond = second;
+        var (a, b) = (new WriteCursor(), new WriteCursor());
+        writer.Start();
+        writer.Enqueue(Row("os-a", 1), ["home_score"], true, a, 1);
+        await WaitUntilAsync(() => FlushesWaitAsync(1), "os-a's flush waiting");
+        var firstPid = await _db.ScalarAsync($"SELECT min(pid) {Waiting}");
+        writer.Enqueue(Row("os-b", 1), ["home_score"], true, b, 1);
+        await WaitUntilAsync(() => FlushesWaitAsync(2), "os-b's flush waiting too");
+        Assert.Equal(1, await _db.ScalarAsync($"SELECT count(pg_terminate_backend(pid)) {Waiting} AND pid <> {firstPid}"));
+        await WaitUntilAsync(() => Task.FromResult(logger.Ids.Contains(2002)), "the failure logged");
+
+        await secondTx.RollbackAsync();
+        await firstTx.RollbackAsync();
+        await WaitUntilAsync(() => Task.FromResult(a.WrittenVersion == 1 && b.WrittenVersion == 1), "both written");
+        await WaitUntilAsync(() => Task.FromResult(logger.Ids.Contains(2003)), "the recovery logged");
+
+        Assert.Equal([2002, 2003], logger.Ids);
+        Assert.EndsWith("; 0 matches still pending", logger.Messages[1], StringComparison.Ordinal); // os-b's retry, not flush 1 (os-b still queued then)
+    }
+
+    [Fact]
+    public async Task A_row_someone_waits_for_that_a_flush_passed_over_is_written_when_its_match_is_free_not_at_the_next_interval()
+    {
+        // A deactivation hands over its last row and wakes the loop while the match's previous row is still being
+        // written: the wake-up finds nothing else to write. The row must go when the match is free, not an interval later.
+        await using var writer = Writer(interval: TimeSpan.FromHours(1));
+        var (blocker, tx) = await HoldRowAsync("ur-a");
+        await using var closing = blocker;
+        var cursor = new WriteCursor();
+        writer.Start();
+        writer.Enqueue(Row("ur-a", 1), ["home_score"], true, cursor, 1);
+        writer.Wake();
+        await WaitUntilAsync(AFlushWaitsOnTheRowLockAsync, "the first row's flush waiting");
+        var other = new WriteCursor();
+        writer.Enqueue(Row("ur-a", 2), ["deactivate"], false, cursor, 2, urgent: true);
+        writer.Enqueue(Row("ur-b", 1), ["home_score"], true, other, 1);
+        writer.Wake();
+        // The wake-up's flush wrote ur-b and passed ur-a over (its previous row still being written).
+        await WaitUntilAsync(() => Task.FromResult(other.WrittenVersion == 1), "the wake-up's flush of the other match");
+        Assert.Equal(0, cursor.WrittenVersion);
+        await tx.RollbackAsync();
+
+        await WaitUntilAsync(() => Task.FromResult(cursor.WrittenVersion == 2), "the urgent row written once its match is free");
+        Assert.Equal(2, (await _db.Table.ReadAllAsync())["ur-a"].HomeScore);
+    }
+
+    /// <summary>Records the writer's log events (id and message), in order.</summary>
+    private sealed class Recording : ILogger<TsMatchesWriter>
+    {
+        private readonly ConcurrentQueue<(int Id, string Message)> _logged = new();
+
+        public List<int> Ids => [.. _logged.Select(l => l.Id)];
+
+        public List<string> Messages => [.. _logged.Select(l => l.Message)];
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) _logged.Enqueue((eventId.Id, formatter(state, exception)));
+        }
     }
 }
