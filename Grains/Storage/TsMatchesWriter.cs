@@ -32,12 +32,14 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private Task? _loop;
-    private int _outage; // 1 from a failed flush to the next one started after it that succeeds: each logged once
+    private int _outage; // 1 from a failed flush to the next one started after it that succeeds: each logged once (under _gate)
     private long _failures; // failed flushes so far: a flush that started before the last one failed does not end an outage
     private int _unwrittenCount; // rows waiting plus rows being written (_pending.Count + _writing.Count)
     private readonly HashSet<string> _writing = new(StringComparer.Ordinal); // matches of the flushes now writing (under _gate)
     private readonly List<Task> _flushing = []; // the loop's flushes in flight (under _gate)
     private int _refusing;
+
+    private bool InOutage => Volatile.Read(ref _outage) == 1;
 
     public TsMatchesWriter(TsMatchesTable table, TimeProvider time, GoalGptMetrics metrics,
         IOptions<WriteBehindOptions> options, ILogger<TsMatchesWriter> logger)
@@ -66,7 +68,10 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         /// </summary>
         public bool MayBeWritten { get; init; }
 
-        /// <summary>Someone waits for this row now (a deactivation, an admin correction): written at the next flush.</summary>
+        /// <summary>
+        /// Someone waits for this row now (a deactivation, an admin correction): due at the next flush even if only times
+        /// moved; passed over because its match was being written, it wakes the loop once that flush has ended.
+        /// </summary>
         public bool Urgent { get; init; }
     }
 
@@ -232,8 +237,9 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     /// The loop: at every interval, or at once when a batch is full, a flush of what is due, in a free slot. A flush
     /// that takes longer than the interval does not hold up the next one (up to
     /// <see cref="WriteBehindOptions.MaxFlushesInFlight"/> at once, over disjoint matches). After a failure, until a flush
-    /// succeeds again, one flush at a time with a jittered backoff, as with a single slot: the rows that failed are
-    /// retried (the oldest first), and a flush of other rows does not hammer a database that is down.
+    /// succeeds again, one flush at a time once the others in flight have ended, and after each failed one a jittered,
+    /// doubling wait that wake-ups do not cut short: the rows that failed are retried (the oldest first), and a database
+    /// that is down gets one attempt per wait.
     /// </summary>
     private async Task RunAsync()
     {
@@ -242,15 +248,22 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         {
             try
             {
-                await _signal.WaitAsync(delay > TimeSpan.Zero ? delay : _options.FlushInterval, _stopping.Token).ConfigureAwait(false);
-                if (Volatile.Read(ref _outage) == 1)
+                await _signal.WaitAsync(_options.FlushInterval, _stopping.Token).ConfigureAwait(false);
+                var slot = false;
+                if (!InOutage)
                 {
-                    var ok = await AloneAsync(() => FlushBatchAsync(TakeBatch(all: false)), _stopping.Token).ConfigureAwait(false);
-                    delay = ok ? TimeSpan.Zero : NextDelay(delay);
-                    continue;
+                    await _slots.WaitAsync(_stopping.Token).ConfigureAwait(false);
+                    slot = true;
                 }
 
-                await _slots.WaitAsync(_stopping.Token).ConfigureAwait(false);
+                if (InOutage) // also when a flush failed while this waited for a slot
+                {
+                    if (slot) _slots.Release();
+                    var ok = await AloneAsync(() => FlushBatchAsync(TakeBatch(all: false)), _stopping.Token).ConfigureAwait(false);
+                    delay = ok ? TimeSpan.Zero : NextDelay(delay);
+                    if (!ok) await Task.Delay(delay, _stopping.Token).ConfigureAwait(false);
+                    continue;
+                }
             }
             catch (OperationCanceledException)
             {
@@ -344,7 +357,6 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             }
 
             Volatile.Write(ref _unwrittenCount, _pending.Count + _writing.Count);
-            if (_pending.Count < _options.MaxBacklog) Volatile.Write(ref _refusing, 0);
             return batch;
         }
     }
@@ -368,6 +380,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             }
 
             Volatile.Write(ref _unwrittenCount, _pending.Count + _writing.Count);
+            if (_pending.Count + _writing.Count < _options.MaxBacklog) Volatile.Write(ref _refusing, 0); // the next refusal is a new episode
         }
 
         if (waiting) Wake();
@@ -395,8 +408,15 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         if (error is not null)
         {
             _metrics.FlushFailures.Add(1);
-            Interlocked.Increment(ref _failures);
-            if (Interlocked.Exchange(ref _outage, 1) == 0) LogFlushFailed(error, retry.Count, Backlog);
+            bool began;
+            lock (_gate)
+            {
+                Interlocked.Increment(ref _failures);
+                began = _outage == 0;
+                _outage = 1;
+            }
+
+            if (began) LogFlushFailed(error, retry.Count, Backlog);
 
             return false;
         }
@@ -411,7 +431,14 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
 
         // Only a flush that started after the last failure ends the outage: one that was already writing when another
         // failed says nothing about the database now.
-        if (Interlocked.Read(ref _failures) == failuresBefore && Interlocked.Exchange(ref _outage, 0) == 1) LogFlushRecovered(Backlog);
+        bool recovered;
+        lock (_gate)
+        {
+            recovered = _outage == 1 && Interlocked.Read(ref _failures) == failuresBefore;
+            if (recovered) _outage = 0;
+        }
+
+        if (recovered) LogFlushRecovered(Backlog);
 
         if (_logger.IsEnabled(LogLevel.Debug))
         {

@@ -43,8 +43,9 @@ public sealed class WriteBehindOptions
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(80);
 
     /// <summary>
-    /// Most rows not yet written: waiting, or in a flush now writing (one per match). At the bound an update for a match
-    /// not already waiting is refused,
+    /// Most rows not yet written: waiting, or in a flush now writing (a match can have one of each). Checked as an update
+    /// comes in, so updates of several matches at once can go a few past it. At the bound an update for a match not
+    /// already waiting is refused,
     /// retryably (<c>backlog_full</c>), instead of queueing without limit: the callers wait and send again,
     /// and the lag of what was admitted stays bounded by the bound over the upsert rate.
     /// </summary>
