@@ -150,7 +150,6 @@ public sealed partial class MatchLocks(
     }
 
     private const int ClaimBatchSize = 256;
-    private const int ClaimThreads = 2;
     private const string AcquireManyScript = """
         local r = {}
         for i, key in ipairs(KEYS) do
@@ -194,17 +193,17 @@ public sealed partial class MatchLocks(
     /// <summary>
     /// Starts the claim threads: like the renewer, threads of their own with blocking calls (Redis on a connection
     /// of their own, PostgreSQL on a session of their own: <see cref="ClaimSession"/>), so that a thread pool flooded by a mass activation does not hold up
-    /// the acquisitions it is waiting for. Two of them: a batch whose epoch statement waits for a row lock (a
-    /// flush of the same row) holds up its own claims, not every claim of the silo.
+    /// the acquisitions it is waiting for. <see cref="LockOptions.ClaimThreads"/> of them (two by default): a batch whose epoch
+    /// statement waits for a row lock (a flush of the same row) holds up its own claims, not every claim of the silo.
     /// </summary>
     private void StartClaims()
     {
-        if (Volatile.Read(ref _claimsStarted) == ClaimThreads) return;
+        if (Volatile.Read(ref _claimsStarted) == _options.ClaimThreads) return;
         lock (_claims)
         {
             // Counted per thread started: a start that throws (no thread to be had) is tried again by the next claim,
             // instead of leaving claims queued with nobody to take them.
-            while (_claimsStarted < ClaimThreads)
+            while (_claimsStarted < _options.ClaimThreads)
             {
                 new Thread(ClaimLoop) { IsBackground = true, Name = $"goalgpt-lease-claims-{_claimsStarted}", Priority = ThreadPriority.AboveNormal }.Start();
                 Volatile.Write(ref _claimsStarted, _claimsStarted + 1);
@@ -703,6 +702,13 @@ public sealed class LockOptions
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1_000)]
     public int MaxConcurrentSetups { get; set; } = 32;
+
+    /// <summary>
+    /// Threads that take leases (each with its own Redis connection and PostgreSQL session, outside the pools): a claim
+    /// waits while every one is busy with a batch.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 16)]
+    public int ClaimThreads { get; set; } = 2;
 
     /// <summary>Longest wait between two attempts of an activation without a lease (jittered, doubling).</summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
