@@ -12,8 +12,8 @@ namespace Orleans.GoalGpt.Grains.Storage;
 /// and at once when a batch is full; under a backlog the oldest rows go first. Up to
 /// <see cref="WriteBehindOptions.MaxFlushesInFlight"/> flushes run at once, over disjoint matches: a
 /// match whose row is being written is not taken by another flush until that one has finished (and
-/// put its rows back if it failed), so a match's rows reach the table in the order they were handed over. A flush that fails for a connection keeps its rows (a newer row of the
-/// same match supersedes them) and retries with jittered backoff; a row PostgreSQL refuses on its
+/// put its rows back if it failed), so a match's rows reach the table in the order they were handed
+/// over. A flush that fails for a connection keeps its rows (a newer row of the same match supersedes them) and retries with jittered backoff; a row PostgreSQL refuses on its
 /// own is isolated by splitting the batch and quarantined (counted, logged), so it cannot hold up
 /// the others. Each row's outcome is reported to its activation's <see cref="WriteCursor"/>.
 /// Stopping drains what is pending.
@@ -84,7 +84,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
     {
         if (Volatile.Read(ref _unwrittenCount) < _options.MaxBacklog) return true;
         bool admits;
-        lock (_gate) admits = _pending.Count + _writing.Count < _options.MaxBacklog || _pending.ContainsKey(matchId);
+        lock (_gate) admits = CountUnwritten() < _options.MaxBacklog || _pending.ContainsKey(matchId);
         if (!admits)
         {
             _metrics.BacklogRefusals.Add(1);
@@ -92,6 +92,14 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         }
 
         return admits;
+    }
+
+    /// <summary>Refreshes <see cref="_unwrittenCount"/> (read without the lock by <see cref="Admits"/>); under the lock.</summary>
+    private int CountUnwritten()
+    {
+        var count = _pending.Count + _writing.Count;
+        Volatile.Write(ref _unwrittenCount, count);
+        return count;
     }
 
     /// <summary>Matches waiting to be written (not counting the batches being written now: <see cref="InFlight"/>).</summary>
@@ -159,7 +167,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
             }
 
             count = _pending.Count;
-            Volatile.Write(ref _unwrittenCount, count + _writing.Count);
+            CountUnwritten();
         }
 
         if (count >= _options.MaxBatchSize) Wake();
@@ -356,7 +364,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 _writing.Add(p.Row.ExternalId);
             }
 
-            Volatile.Write(ref _unwrittenCount, _pending.Count + _writing.Count);
+            CountUnwritten();
             return batch;
         }
     }
@@ -379,8 +387,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 waiting |= retry.Count == 0 && _pending.TryGetValue(p.Row.ExternalId, out var next) && next.Urgent;
             }
 
-            Volatile.Write(ref _unwrittenCount, _pending.Count + _writing.Count);
-            if (_pending.Count + _writing.Count < _options.MaxBacklog) Volatile.Write(ref _refusing, 0); // the next refusal is a new episode
+            if (CountUnwritten() < _options.MaxBacklog) Volatile.Write(ref _refusing, 0); // the next refusal is a new episode
         }
 
         if (waiting) Wake();
@@ -568,7 +575,6 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
                 _pending[p.Row.ExternalId] = p;
             }
         }
-
     }
 
     private static string Describe(List<Pending> batch)
@@ -588,7 +594,7 @@ public sealed partial class TsMatchesWriter : IAsyncDisposable
         _drain.Dispose();
     }
 
-    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "ts_matches write-behind backlog at its bound ({MaxBacklog} matches, WriteBehind__MaxBacklog): refusing updates of matches not already waiting (backlog_full, retryable) until it shrinks")]
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "ts_matches write-behind backlog at its bound ({MaxBacklog} rows not yet written, WriteBehind__MaxBacklog): refusing updates of matches not already waiting (backlog_full, retryable) until it shrinks")]
     private partial void LogBacklogFull(int maxBacklog);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "ts_matches batch written: {Count} matches updated: {Matches}")]

@@ -25,8 +25,8 @@ public sealed class WriteBehindOptions
     /// <summary>
     /// Most flushes writing at once, over disjoint matches (a match's rows are written one flush after another). A
     /// second flush starts when the interval comes round or a batch fills while the first is still writing: a burst (every
-    /// match's first values with their audit events) is written by two sessions, on both cores, instead of queueing
-    /// behind one statement at a time.
+    /// match's first values with their audit events) is written by two sessions at once instead of queueing behind one
+    /// statement at a time.
     /// </summary>
     [Range(1, 8)]
     public int MaxFlushesInFlight { get; set; } = 2;
